@@ -1,0 +1,1 @@
+"""adapters package (filled in by later issues)."""

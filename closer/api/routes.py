@@ -1,0 +1,188 @@
+"""The FHIR REST routes: parse the HTTP request, call an interaction, render the reply."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, current_app, g, request
+
+from closer.api import interactions as ix
+from closer.api import transaction
+from closer.api.capability import capability_statement
+from closer.api.negotiation import parse_body, render, response_format
+from closer.errors import FhirError, not_supported
+from closer.fhir.outcome import information
+from closer.settings import Settings
+from closer.store.repository import Repository
+from closer.store.searchparams import SEARCH_PARAMS
+
+fhir = Blueprint("fhir", __name__)
+READ_ONLY_TYPES = frozenset({"StructureDefinition"})
+
+
+def repository() -> Repository:
+    repo: Repository = current_app.extensions["closer.repository"]
+    return repo
+
+
+def settings() -> Settings:
+    s: Settings = current_app.extensions["closer.settings"]
+    return s
+
+
+def base_url() -> str:
+    return settings().base_url.rstrip("/") or request.url_root.rstrip("/")
+
+
+def paging() -> ix.Paging:
+    s = settings()
+    return ix.Paging(base_url(), s.default_page_size, s.max_page_size)
+
+
+def prefer(name: str) -> str | None:
+    """One token of the Prefer header, e.g. prefer("return") -> "minimal"."""
+    for part in request.headers.get("Prefer", "").split(";"):
+        for item in part.split(","):
+            key, _, value = item.strip().partition("=")
+            if key.strip() == name:
+                return value.strip().strip('"')
+    return None
+
+
+def query_items() -> list[tuple[str, str]]:
+    return list(request.args.items(multi=True))
+
+
+def body() -> Any:
+    return parse_body(request.get_data(cache=True), request.headers.get("Content-Type"))
+
+
+def respond(reply: ix.Reply, *, write: bool = False) -> Response:
+    fmt = response_format(request.args.get("_format"), request.headers.get("Accept"))
+    resource = reply.resource
+    if write and resource is not None:
+        wanted = prefer("return")
+        if wanted == "minimal":
+            resource = None
+        elif wanted == "OperationOutcome":
+            resource = information(f"{request.method} succeeded with status {reply.status}")
+    status = reply.status
+    if resource is None:
+        status = 204 if status == 200 and not write else status
+        response = Response(b"", status=status)
+    else:
+        response = Response(render(resource, fmt), status=status, content_type=f"{fmt}; charset=utf-8")
+    for key, value in reply.headers.items():
+        response.headers[key] = value
+    if reply.status == 200 and "Location" in response.headers and not write:
+        del response.headers["Location"]
+    return response
+
+
+def check_type(resource_type: str, *, writing: bool = False) -> str:
+    if resource_type not in SEARCH_PARAMS:
+        raise FhirError(f"Resource type '{resource_type}' is not supported by this server", 404, "not-supported")
+    if writing and resource_type in READ_ONLY_TYPES:
+        raise not_supported(f"{resource_type} is read-only on this server", 405)
+    return resource_type
+
+
+def strict() -> bool:
+    return prefer("handling") == "strict"
+
+
+@fhir.get("/metadata")
+def metadata() -> Response:
+    statement = capability_statement(base_url(), current_app.extensions["closer.started"])
+    return respond(ix.Reply(200, statement))
+
+
+@fhir.post("/")
+def batch_or_transaction() -> Response:
+    return respond(transaction.process(repository(), paging(), body()))
+
+
+@fhir.get("/_history")
+def system_history() -> Response:
+    return respond(ix.history(repository(), paging(), None, None, query_items()))
+
+
+@fhir.get("/<resource_type>")
+def search(resource_type: str) -> Response:
+    check_type(resource_type)
+    return respond(ix.search(repository(), paging(), resource_type, query_items(), strict=strict()))
+
+
+@fhir.post("/<resource_type>/_search")
+def search_post(resource_type: str) -> Response:
+    check_type(resource_type)
+    content_type = (request.content_type or "").split(";")[0].strip()
+    if request.get_data() and content_type != "application/x-www-form-urlencoded":
+        raise FhirError("POST _search takes application/x-www-form-urlencoded parameters", 415, "not-supported")
+    items = query_items() + list(request.form.items(multi=True))
+    return respond(ix.search(repository(), paging(), resource_type, items, strict=strict()))
+
+
+@fhir.post("/<resource_type>")
+def create(resource_type: str) -> Response:
+    check_type(resource_type, writing=True)
+    reply = ix.create(repository(), base_url(), resource_type, body(), request.headers.get("If-None-Exist"))
+    return respond(reply, write=True)
+
+
+@fhir.put("/<resource_type>")
+def conditional_update(resource_type: str) -> Response:
+    check_type(resource_type, writing=True)
+    if not request.args:
+        raise FhirError("PUT to a type needs search criteria (conditional update) or an id", 400, "invalid")
+    reply = ix.conditional_update(
+        repository(), base_url(), resource_type, query_items(), body(), request.headers.get("If-Match")
+    )
+    return respond(reply, write=True)
+
+
+@fhir.delete("/<resource_type>")
+def conditional_delete(resource_type: str) -> Response:
+    check_type(resource_type, writing=True)
+    return respond(ix.conditional_delete(repository(), resource_type, query_items()), write=True)
+
+
+@fhir.get("/<resource_type>/_history")
+def type_history(resource_type: str) -> Response:
+    check_type(resource_type)
+    return respond(ix.history(repository(), paging(), resource_type, None, query_items()))
+
+
+@fhir.get("/<resource_type>/<resource_id>")
+def read(resource_type: str, resource_id: str) -> Response:
+    check_type(resource_type)
+    return respond(ix.read(repository(), base_url(), resource_type, resource_id))
+
+
+@fhir.put("/<resource_type>/<resource_id>")
+def update(resource_type: str, resource_id: str) -> Response:
+    check_type(resource_type, writing=True)
+    reply = ix.update(repository(), base_url(), resource_type, resource_id, body(), request.headers.get("If-Match"))
+    return respond(reply, write=True)
+
+
+@fhir.delete("/<resource_type>/<resource_id>")
+def delete(resource_type: str, resource_id: str) -> Response:
+    check_type(resource_type, writing=True)
+    return respond(ix.delete(repository(), resource_type, resource_id), write=True)
+
+
+@fhir.get("/<resource_type>/<resource_id>/_history")
+def instance_history(resource_type: str, resource_id: str) -> Response:
+    check_type(resource_type)
+    return respond(ix.history(repository(), paging(), resource_type, resource_id, query_items()))
+
+
+@fhir.get("/<resource_type>/<resource_id>/_history/<version>")
+def vread(resource_type: str, resource_id: str, version: str) -> Response:
+    check_type(resource_type)
+    return respond(ix.vread(repository(), base_url(), resource_type, resource_id, version))
+
+
+def request_id() -> str:
+    return str(getattr(g, "request_id", ""))

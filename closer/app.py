@@ -1,0 +1,102 @@
+"""The Flask application factory: settings in, a ready FHIR server out."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+
+from flask import Flask, Response, g, request
+from werkzeug.exceptions import HTTPException
+
+from closer.api.negotiation import JSON, render, response_format
+from closer.api.routes import fhir
+from closer.errors import FhirError, Issue
+from closer.fhir.outcome import operation_outcome
+from closer.logs import configure
+from closer.settings import Settings
+from closer.store.dates import format_instant, instant_now
+from closer.store.engine import make_engine
+from closer.store.profiles import publish_profiles
+from closer.store.sql import SqlRepository
+
+log = logging.getLogger("closer.http")
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    settings = settings or Settings.from_env()
+    configure(settings.log_format, settings.log_level)
+    app = Flask("closer")
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    engine = make_engine(settings.database_url, sqlite_synchronous=settings.sqlite_synchronous)
+    repository = SqlRepository(engine)
+    publish_profiles(repository)
+    app.extensions["closer.settings"] = settings
+    app.extensions["closer.engine"] = engine
+    app.extensions["closer.repository"] = repository
+    app.extensions["closer.started"] = format_instant(instant_now())
+    app.register_blueprint(fhir)
+    app.add_url_rule("/healthz", "healthz", healthz)
+    app.before_request(_start_request)
+    app.after_request(_log_request)
+    app.register_error_handler(FhirError, _fhir_error)
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(Exception, _unexpected_error)
+    return app
+
+
+def healthz() -> Response:
+    return Response(b'{"status":"ok"}', content_type="application/json")
+
+
+def _start_request() -> None:
+    g.request_id = request.headers.get("X-Request-ID") or uuid.uuid4().hex
+    g.started = time.perf_counter()
+
+
+def _log_request(response: Response) -> Response:
+    response.headers["X-Request-ID"] = g.get("request_id", "")
+    elapsed = (time.perf_counter() - g.get("started", time.perf_counter())) * 1000
+    log.info(
+        "request",
+        extra={
+            "method": request.method,
+            "path": request.path,
+            "status": response.status_code,
+            "ms": round(elapsed, 2),
+            "request_id": g.get("request_id", ""),
+        },
+    )
+    return response
+
+
+def _outcome_response(status: int, issues: list[Issue]) -> Response:
+    try:
+        fmt = response_format(request.args.get("_format"), request.headers.get("Accept"))
+    except FhirError:
+        fmt = JSON
+    return Response(render(operation_outcome(issues), fmt), status=status, content_type=f"{fmt}; charset=utf-8")
+
+
+def _fhir_error(exc: FhirError) -> Response:
+    return _outcome_response(exc.status, exc.all_issues())
+
+
+def _http_error(exc: HTTPException) -> Response:
+    status = exc.code or 500
+    code = {404: "not-found", 405: "not-supported", 413: "too-long", 415: "not-supported"}.get(status, "invalid")
+    message = exc.description or exc.name
+    if status == 413:
+        message = f"Request body is larger than the limit of {request.max_content_length} bytes"
+    response = _outcome_response(status, [Issue(code, message)])
+    if status == 405 and exc.get_response().headers.get("Allow"):
+        response.headers["Allow"] = exc.get_response().headers["Allow"]
+    return response
+
+
+def _unexpected_error(exc: Exception) -> Response:
+    request_id = g.get("request_id", uuid.uuid4().hex)
+    log.exception("unhandled error", extra={"request_id": request_id})
+    issue = Issue("exception", f"Internal server error; quote correlation id {request_id} to the operator")
+    return _outcome_response(500, [issue])

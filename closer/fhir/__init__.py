@@ -1,0 +1,1 @@
+"""FHIR models, parsing, outcomes and bundles: the only place that imports fhir.resources."""

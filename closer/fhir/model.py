@@ -1,0 +1,188 @@
+"""Parse, validate and serialise FHIR R4 resources.
+
+This is the only module that imports fhir.resources. Resources travel through the rest of the host
+as plain dicts (the JSON shape), which is what we store and index; the pydantic models are used to
+check structure and to convert XML, not as the working representation.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+import orjson
+from fhir.resources.R4B import get_fhir_model_class
+from fhir.resources.R4B.resource import Resource as _ResourceBase
+from pydantic import ValidationError
+
+from closer.errors import FhirError, Issue, invalid
+
+Resource = dict[str, Any]
+
+# The model classes are R4B; these R4B-only types do not exist in R4 (4.0.1), which we serve.
+_NOT_IN_R4 = frozenset(
+    {
+        "AdministrableProductDefinition",
+        "Citation",
+        "ClinicalUseDefinition",
+        "Evidence",
+        "EvidenceReport",
+        "EvidenceVariable",
+        "Ingredient",
+        "ManufacturedItemDefinition",
+        "NutritionProduct",
+        "PackagedProductDefinition",
+        "RegulatedAuthorization",
+        "SubscriptionStatus",
+        "SubscriptionTopic",
+    }
+)
+
+
+@cache
+def model_class(resource_type: str) -> Any:
+    """The fhir.resources model for a resource type, or a 400 naming the unknown type."""
+    try:
+        cls = get_fhir_model_class(resource_type)
+    except (KeyError, ValueError):
+        cls = None
+    if cls is None or resource_type in _NOT_IN_R4 or not _is_resource(cls):
+        raise FhirError(f"Unknown resource type '{resource_type}'", 400, "not-supported")
+    return cls
+
+
+def _is_resource(cls: Any) -> bool:
+    return isinstance(cls, type) and issubclass(cls, _ResourceBase)
+
+
+def is_resource_type(name: str) -> bool:
+    try:
+        model_class(name)
+    except FhirError:
+        return False
+    return True
+
+
+def loads_json(body: bytes | str) -> Any:
+    """Decode JSON, turning any decoding problem into a 400 that says where it failed."""
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise invalid(f"Malformed JSON: {exc}") from None
+
+
+def dumps_json(resource: Any) -> bytes:
+    return orjson.dumps(resource)
+
+
+def parse_xml(body: bytes) -> Resource:
+    """Turn a FHIR XML resource into its JSON shape (XXE and network access are off in lxml's parser)."""
+    from lxml import etree
+
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False, load_dtd=False)
+    try:
+        root = etree.fromstring(body, parser=parser)
+    except etree.XMLSyntaxError as exc:
+        raise invalid(f"Malformed XML: {exc}") from None
+    if root.tag is None or not isinstance(root.tag, str) or not root.tag.startswith("{http://hl7.org/fhir}"):
+        raise invalid("XML root element is not in the FHIR namespace http://hl7.org/fhir")
+    resource_type = etree.QName(root).localname
+    cls = model_class(resource_type)
+    try:
+        model = cls.model_validate_xml(body)
+    except ValidationError as exc:
+        raise _validation_error(resource_type, exc) from None
+    except Exception as exc:  # the XML converter raises plain errors on unknown elements
+        raise invalid(f"Invalid FHIR XML for {resource_type}: {exc}") from None
+    return dict(orjson.loads(model.model_dump_json(exclude_none=True)))
+
+
+def to_xml(resource: Resource) -> bytes:
+    """Serialise a resource (dict) as FHIR XML."""
+    cls = model_class(resource["resourceType"])
+    xml: bytes = cls.model_validate(resource).model_dump_xml()
+    return xml
+
+
+def validate_structure(resource: Any) -> Resource:
+    """Check a resource's structure against the R4 model; raise a 400 naming each bad element."""
+    if not isinstance(resource, dict):
+        raise invalid("A resource must be a JSON object")
+    resource_type = resource.get("resourceType")
+    if not isinstance(resource_type, str):
+        raise invalid("Missing resourceType", "resourceType")
+    cls = model_class(resource_type)
+    empties = list(_empty_elements(resource, resource_type))
+    if empties:
+        issues = [Issue("invalid", "Elements must have a value or children (ele-1)", "error", (e,)) for e in empties]
+        raise FhirError(issues[0].diagnostics, 400, "invalid", issues=issues)
+    try:
+        cls.model_validate(resource)
+    except ValidationError as exc:
+        raise _validation_error(resource_type, exc) from None
+    except (TypeError, ValueError) as exc:
+        raise invalid(f"Invalid {resource_type}: {exc}") from None
+    return resource
+
+
+def _empty_elements(value: Any, path: str) -> Any:
+    """Yield the FHIRPath of every empty object, array or string (FHIR forbids them)."""
+    if isinstance(value, dict):
+        if not value:
+            yield path
+        for key, child in value.items():
+            yield from _empty_elements(child, f"{path}.{key}")
+    elif isinstance(value, list):
+        if not value:
+            yield path
+        for i, child in enumerate(value):
+            yield from _empty_elements(child, f"{path}[{i}]")
+    elif value is None or (isinstance(value, str) and value.strip() == "" and not path.endswith("div")):
+        yield path
+
+
+def _validation_error(resource_type: str, exc: ValidationError) -> FhirError:
+    issues = []
+    for err in exc.errors():
+        expression = fhirpath_of(resource_type, err.get("loc", ()))
+        message = str(err.get("msg", "invalid value"))
+        if err.get("type") == "extra_forbidden":
+            message = "Unknown element"
+        elif err.get("type") == "missing":
+            message = "Required element is missing"
+        issues.append(
+            Issue(
+                "invalid" if err.get("type") != "missing" else "required",
+                f"{expression}: {message}",
+                "error",
+                (expression,),
+            )
+        )
+    first = issues[0].diagnostics if issues else f"Invalid {resource_type}"
+    return FhirError(first, 400, "invalid", issues=issues)
+
+
+def fhirpath_of(resource_type: str, loc: tuple[Any, ...] | list[Any]) -> str:
+    """Turn a pydantic error location into a FHIRPath expression, e.g. Patient.name[0].given[1]."""
+    path = resource_type
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        else:
+            name = str(part)
+            if name.endswith("__ext"):
+                name = "_" + name[: -len("__ext")]
+            path += f".{name}"
+    return path
+
+
+@cache
+def summary_elements(resource_type: str) -> frozenset[str]:
+    """Top-level elements marked isSummary in R4, for _summary=true."""
+    cls = model_class(resource_type)
+    names = set()
+    for name, field in cls.model_fields.items():
+        extra = field.json_schema_extra or {}
+        if isinstance(extra, dict) and extra.get("summary_element_property"):
+            names.add(field.alias or name)
+    return frozenset(names | {"id", "meta", "resourceType"})

@@ -1,0 +1,55 @@
+"""Database engines for the two backends: SQLite (embedded default) and PostgreSQL (production)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+
+from closer.store.schema import metadata
+
+WRITE_OPTION = "closer_write"
+
+
+def make_engine(url: str, *, sqlite_synchronous: str = "FULL", pool_size: int = 5) -> Engine:
+    """Create the engine and the tables. SQLite gets WAL mode and write transactions that take the
+    write lock up front (BEGIN IMMEDIATE), so two writers queue instead of failing on lock upgrade."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        engine = _sqlite_engine(url, parsed.database, sqlite_synchronous)
+    elif parsed.get_backend_name() == "postgresql":
+        engine = create_engine(url, pool_size=pool_size, max_overflow=10, pool_pre_ping=True)
+    else:
+        raise ValueError(f"Unsupported database URL '{parsed.render_as_string(hide_password=True)}'")
+    metadata.create_all(engine)
+    return engine
+
+
+def _sqlite_engine(url: str, database: str | None, synchronous: str) -> Engine:
+    if synchronous.upper() not in ("OFF", "NORMAL", "FULL", "EXTRA"):
+        raise ValueError(f"CLOSER_SQLITE_SYNCHRONOUS must be OFF, NORMAL, FULL or EXTRA, not {synchronous}")
+    if database and database != ":memory:":
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+    @event.listens_for(engine, "connect")
+    def _configure(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves, below
+        cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA synchronous={synchronous.upper()}")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Any) -> None:
+        immediate = conn.get_execution_options().get(WRITE_OPTION)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
+
+
+def is_postgres(engine: Engine) -> bool:
+    return engine.dialect.name == "postgresql"

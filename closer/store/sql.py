@@ -1,0 +1,349 @@
+"""The SQL Repository: one implementation for SQLite and PostgreSQL.
+
+Every write runs in one database transaction that holds the new version, its history row, its
+search-index rows and an outbox event, so a crash can never keep a resource and lose its event.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection, Engine, delete, false, func, insert, select, tuple_, update
+
+from closer.errors import conflict, gone, invalid, not_found, precondition_failed
+from closer.fhir.validate import check_id, validate_resource
+from closer.store import sqlsearch
+from closer.store.dates import format_instant, from_us, instant_now, to_us
+from closer.store.engine import WRITE_OPTION, is_postgres
+from closer.store.extract import index_rows
+from closer.store.query import SearchQuery
+from closer.store.repository import HistoryEntry, OutboxEvent, Resource, SearchResult, WriteResult
+from closer.store.schema import (
+    idx_date,
+    idx_number,
+    idx_reference,
+    idx_string,
+    idx_token,
+    outbox,
+    resource_history,
+    resources,
+)
+from closer.store.searchparams import params_for
+
+_TABLES = {"token": idx_token, "string": idx_string, "date": idx_date, "reference": idx_reference, "number": idx_number}
+MAX_INCLUDED = 1000
+
+
+def _dump(resource: Resource) -> str:
+    return orjson.dumps(resource).decode()
+
+
+def _load(text: str) -> Resource:
+    loaded: Resource = orjson.loads(text)
+    return loaded
+
+
+def parse_etag(etag: str) -> int:
+    """The version number in an If-Match value such as W/"3"."""
+    text = etag.strip()
+    if text.startswith("W/"):
+        text = text[2:]
+    text = text.strip('"')
+    if not text.isdigit():
+        raise invalid(f"If-Match must be a version ETag like W/\"3\", got '{etag}'")
+    return int(text)
+
+
+def _same_content(a: Resource, b: Resource) -> bool:
+    """Equal apart from the meta elements the server sets."""
+
+    def strip(r: Resource) -> Resource:
+        meta = {k: v for k, v in (r.get("meta") or {}).items() if k not in ("versionId", "lastUpdated")}
+        return {**{k: v for k, v in r.items() if k != "meta"}, "meta": meta}
+
+    return strip(a) == strip(b)
+
+
+class SqlRepository:
+    """Repository over SQLAlchemy Core. Bound to a connection inside `transaction()`."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        conn: Connection | None = None,
+        validator: Callable[[Any], Any] = validate_resource,
+    ) -> None:
+        self.engine = engine
+        self._conn = conn
+        self._validate = validator
+
+    # -- connections ---------------------------------------------------------------------------------
+    @contextmanager
+    def _reading(self) -> Iterator[Connection]:
+        if self._conn is not None:
+            yield self._conn
+        else:
+            with self.engine.connect() as conn:
+                yield conn
+
+    @contextmanager
+    def _writing(self) -> Iterator[Connection]:
+        if self._conn is not None:
+            yield self._conn
+        else:
+            with self.engine.connect() as conn:
+                conn.execution_options(**{WRITE_OPTION: True})
+                with conn.begin():
+                    yield conn
+
+    @contextmanager
+    def transaction(self) -> Iterator[SqlRepository]:
+        """All writes made through the yielded repository commit together or not at all."""
+        if self._conn is not None:
+            yield self
+            return
+        with self._writing() as conn:
+            yield SqlRepository(self.engine, conn=conn, validator=self._validate)
+
+    # -- writes --------------------------------------------------------------------------------------
+    def create(self, resource: Resource, *, resource_id: str | None = None) -> WriteResult:
+        new_id = check_id(resource_id) if resource_id else str(uuid.uuid4())
+        with self._writing() as conn:
+            return self._write(conn, {**resource, "id": new_id}, method="POST")
+
+    def update(self, resource: Resource, *, if_match: str | None = None) -> WriteResult:
+        if not resource.get("id"):
+            raise invalid("An update must carry the resource id", "id")
+        expected = parse_etag(if_match) if if_match else None
+        with self._writing() as conn:
+            return self._write(conn, resource, method="PUT", expected_version=expected)
+
+    def delete(self, resource_type: str, resource_id: str) -> WriteResult | None:
+        with self._writing() as conn:
+            current = self._current(conn, resource_type, resource_id, lock=True)
+            if current is None:
+                return None
+            if current.deleted:
+                return WriteResult(_load(current.content), "noop")
+            version = current.version + 1
+            now = instant_now()
+            conn.execute(
+                update(resources)
+                .where(resources.c.res_type == resource_type, resources.c.res_id == resource_id)
+                .values(version=version, last_updated=to_us(now), deleted=True)
+            )
+            self._record(conn, resource_type, resource_id, version, now, "DELETE", None, "delete")
+            self._clear_index(conn, resource_type, resource_id)
+            stub = {
+                "resourceType": resource_type,
+                "id": resource_id,
+                "meta": {"versionId": str(version), "lastUpdated": format_instant(now)},
+            }
+            return WriteResult(stub, "delete")
+
+    def _write(
+        self, conn: Connection, resource: Resource, *, method: str, expected_version: int | None = None
+    ) -> WriteResult:
+        resource = self._validate(resource)
+        resource_type, resource_id = resource["resourceType"], str(resource["id"])
+        check_id(resource_id)
+        current = self._current(conn, resource_type, resource_id, lock=True)
+        if expected_version is not None and (current is None or current.version != expected_version):
+            found = "no resource" if current is None else f"version {current.version}"
+            raise precondition_failed(
+                f"If-Match expected version {expected_version} of {resource_type}/{resource_id}, found {found}"
+            )
+        if current is not None and method == "POST" and not current.deleted:
+            raise conflict(f"{resource_type}/{resource_id} already exists")
+        if current is not None and not current.deleted:
+            stored = _load(current.content)
+            if _same_content(stored, resource):
+                return WriteResult(stored, "noop")
+        version = 1 if current is None else current.version + 1
+        now = instant_now()
+        meta = {**(resource.get("meta") or {}), "versionId": str(version), "lastUpdated": format_instant(now)}
+        resource = {**resource, "meta": meta}
+        content = _dump(resource)
+        values = {"version": version, "last_updated": to_us(now), "deleted": False, "content": content}
+        if current is None:
+            conn.execute(insert(resources).values(res_type=resource_type, res_id=resource_id, **values))
+        else:
+            conn.execute(
+                update(resources)
+                .where(resources.c.res_type == resource_type, resources.c.res_id == resource_id)
+                .values(**values)
+            )
+            self._clear_index(conn, resource_type, resource_id)
+        action = "create" if current is None or current.deleted else "update"
+        self._record(conn, resource_type, resource_id, version, now, method, content, action)
+        self._insert_index(conn, resource, resource_type, resource_id)
+        return WriteResult(resource, action)
+
+    def _current(self, conn: Connection, resource_type: str, resource_id: str, *, lock: bool) -> Any:
+        stmt = select(resources.c.version, resources.c.deleted, resources.c.content).where(
+            resources.c.res_type == resource_type, resources.c.res_id == resource_id
+        )
+        if lock and is_postgres(self.engine):
+            stmt = stmt.with_for_update()
+        return conn.execute(stmt).first()
+
+    def _record(
+        self,
+        conn: Connection,
+        resource_type: str,
+        resource_id: str,
+        version: int,
+        now: Any,
+        method: str,
+        content: str | None,
+        action: str,
+    ) -> None:
+        conn.execute(
+            insert(resource_history).values(
+                res_type=resource_type,
+                res_id=resource_id,
+                version=version,
+                last_updated=to_us(now),
+                method=method,
+                content=content,
+            )
+        )
+        conn.execute(
+            insert(outbox).values(
+                res_type=resource_type, res_id=resource_id, version=version, action=action, occurred=to_us(now)
+            )
+        )
+
+    def _clear_index(self, conn: Connection, resource_type: str, resource_id: str) -> None:
+        for table in _TABLES.values():
+            conn.execute(delete(table).where(table.c.res_type == resource_type, table.c.res_id == resource_id))
+
+    def _insert_index(self, conn: Connection, resource: Resource, resource_type: str, resource_id: str) -> None:
+        for name, rows in index_rows(resource, params_for(resource_type)).items():
+            if rows:
+                owner = {"res_type": resource_type, "res_id": resource_id}
+                conn.execute(insert(_TABLES[name]), [{**owner, **row} for row in rows])
+
+    # -- reads ---------------------------------------------------------------------------------------
+    def read(self, resource_type: str, resource_id: str) -> Resource:
+        with self._reading() as conn:
+            current = self._current(conn, resource_type, resource_id, lock=False)
+        if current is None:
+            raise not_found(f"{resource_type}/{resource_id} is not known")
+        if current.deleted:
+            raise gone(f"{resource_type}/{resource_id} was deleted (version {current.version})")
+        return _load(current.content)
+
+    def vread(self, resource_type: str, resource_id: str, version: str) -> Resource:
+        if not version.isdigit():
+            raise not_found(f"Version '{version}' of {resource_type}/{resource_id} is not known")
+        h = resource_history.c
+        with self._reading() as conn:
+            row = conn.execute(
+                select(h.content).where(h.res_type == resource_type, h.res_id == resource_id, h.version == int(version))
+            ).first()
+        if row is None:
+            raise not_found(f"Version {version} of {resource_type}/{resource_id} is not known")
+        if row.content is None:
+            raise gone(f"Version {version} of {resource_type}/{resource_id} is a deletion")
+        return _load(row.content)
+
+    def search(self, query: SearchQuery) -> SearchResult:
+        where = sqlsearch.where_clause(query)
+        with self._reading() as conn:
+            total = None
+            if query.total != "none" or query.summary == "count":
+                total = conn.execute(select(func.count()).select_from(resources).where(where)).scalar_one()
+            if query.summary == "count" or query.count == 0:
+                return SearchResult([], total)
+            stmt = (
+                select(resources.c.content)
+                .where(where)
+                .order_by(*sqlsearch.order_by(query))
+                .limit(query.count + 1)
+                .offset(query.offset)
+            )
+            rows = [_load(row.content) for row in conn.execute(stmt)]
+            has_more = len(rows) > query.count
+            matches = rows[: query.count]
+            included = self._included(conn, query, matches)
+        return SearchResult(matches, total, included, has_more)
+
+    def _included(self, conn: Connection, query: SearchQuery, matches: list[Resource]) -> list[Resource]:
+        if not matches or not (query.includes or query.revincludes):
+            return []
+        ids = [m["id"] for m in matches]
+        keys: set[tuple[str, str]] = set()
+        for inc in query.includes:
+            if inc.source_type in ("*", query.resource_type):
+                stmt = sqlsearch.include_targets(query.resource_type, ids, inc.param, inc.target_type)
+                keys.update((row[0], row[1]) for row in conn.execute(stmt))
+        for inc in query.revincludes:
+            stmt = sqlsearch.revinclude_sources(query.resource_type, ids, inc.source_type, inc.param)
+            keys.update((row[0], row[1]) for row in conn.execute(stmt.limit(MAX_INCLUDED)))
+        keys -= {(query.resource_type, i) for i in ids}
+        return self._fetch_many(conn, sorted(keys)[:MAX_INCLUDED])
+
+    def _fetch_many(self, conn: Connection, keys: list[tuple[str, str]]) -> list[Resource]:
+        found: list[Resource] = []
+        r = resources.c
+        for start in range(0, len(keys), 200):
+            chunk = keys[start : start + 200]
+            stmt = select(r.content).where(tuple_(r.res_type, r.res_id).in_(chunk), r.deleted == false())
+            found.extend(_load(row.content) for row in conn.execute(stmt))
+        return found
+
+    def history(
+        self,
+        resource_type: str | None = None,
+        resource_id: str | None = None,
+        *,
+        since: int | None = None,
+        count: int = 20,
+        offset: int = 0,
+    ) -> tuple[list[HistoryEntry], bool]:
+        """Versions newest first; returns the page and whether more follow."""
+        h = resource_history.c
+        stmt = select(h.res_type, h.res_id, h.version, h.last_updated, h.method, h.content)
+        if resource_type:
+            stmt = stmt.where(h.res_type == resource_type)
+        if resource_id:
+            stmt = stmt.where(h.res_id == resource_id)
+        if since is not None:
+            stmt = stmt.where(h.last_updated >= since)
+        stmt = stmt.order_by(h.last_updated.desc(), h.res_type, h.res_id, h.version.desc())
+        with self._reading() as conn:
+            if resource_type and resource_id and not offset:
+                exists = conn.execute(
+                    select(resources.c.version).where(
+                        resources.c.res_type == resource_type, resources.c.res_id == resource_id
+                    )
+                ).first()
+                if exists is None:
+                    raise not_found(f"{resource_type}/{resource_id} is not known")
+            rows = conn.execute(stmt.limit(count + 1).offset(offset)).all()
+        entries = [
+            HistoryEntry(
+                row.res_type,
+                row.res_id,
+                row.version,
+                format_instant(from_us(row.last_updated)),
+                row.method,
+                _load(row.content) if row.content is not None else None,
+            )
+            for row in rows[:count]
+        ]
+        return entries, len(rows) > count
+
+    def events(self, after_seq: int = 0, limit: int = 100) -> Iterator[OutboxEvent]:
+        o = outbox.c
+        stmt = select(o.seq, o.res_type, o.res_id, o.version, o.action).where(o.seq > after_seq)
+        with self._reading() as conn:
+            rows = conn.execute(stmt.order_by(o.seq).limit(limit)).all()
+        for row in rows:
+            yield OutboxEvent(row.seq, row.res_type, row.res_id, row.version, row.action)

@@ -1,0 +1,1 @@
+"""stratify package (filled in by later issues)."""
