@@ -14,7 +14,11 @@ from closer.store.searchparams import SEARCH_PARAMS, SUPPORTED_TYPES, SearchPara
 ALL_PARAMS = [(rtype, p) for rtype, table in SEARCH_PARAMS.items() for p in table.values()]
 PARAM_IDS = [f"{rtype}.{p.name}" for rtype, p in ALL_PARAMS]
 TYPES = {"token", "string", "date", "reference", "quantity", "number", "uri"}
-R4B_ONLY = {"Citation", "Evidence", "EvidenceReport", "Ingredient", "SubscriptionTopic", "NutritionProduct"}
+R4B_ONLY = {
+    "AdministrableProductDefinition", "Citation", "ClinicalUseDefinition", "EvidenceReport", "Ingredient",
+    "ManufacturedItemDefinition", "NutritionProduct", "PackagedProductDefinition", "RegulatedAuthorization",
+    "SubscriptionStatus", "SubscriptionTopic",
+}  # fmt: skip
 
 
 def element_class(cls: Any, name: str) -> Any:
@@ -26,6 +30,14 @@ def element_class(cls: Any, name: str) -> Any:
     type_name = found.group(1)
     backbone = getattr(sys.modules[cls.__module__], type_name, None)
     return backbone if backbone is not None else get_fhir_model_class(type_name)
+
+
+def is_r4_type(name: str) -> bool:
+    """Whether `name` is a resource type of R4 (the R4B models, less the types R4B added)."""
+    try:
+        return get_fhir_model_class(name) is not None and name not in R4B_ONLY
+    except (KeyError, ValueError):
+        return False
 
 
 def test_supported_types_are_the_table_keys_sorted() -> None:
@@ -57,9 +69,7 @@ def test_types_targets_and_filters_are_consistent(rtype: str, param: SearchParam
     if param.type == "reference":
         assert param.targets, "a reference param lists the types it may point to"
         for target in param.targets:
-            assert target in SUPPORTED_TYPES or (
-                get_fhir_model_class(target) is not None and target not in R4B_ONLY
-            ), target
+            assert target in SUPPORTED_TYPES or is_r4_type(target), target
     else:
         assert param.targets == ()
     for key, value in param.where:

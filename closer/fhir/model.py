@@ -19,7 +19,8 @@ from closer.errors import FhirError, Issue, invalid
 
 Resource = dict[str, Any]
 
-# The model classes are R4B; these R4B-only types do not exist in R4 (4.0.1), which we serve.
+# The model classes are R4B. These types are new in R4B, or (Evidence, EvidenceVariable) changed shape
+# from R4 (4.0.1), which we serve, so validating them with R4B models would be wrong.
 _NOT_IN_R4 = frozenset(
     {
         "AdministrableProductDefinition",

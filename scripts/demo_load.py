@@ -1,0 +1,55 @@
+"""Load the demo's synthetic sample resources into a running Closer and print URLs to try.
+
+Usage: python scripts/demo_load.py BASE_URL
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+SAMPLE = Path(__file__).parent / "demo_data" / "sample-transaction.json"
+FHIR_JSON = "application/fhir+json"
+
+
+def wait_until_up(base: str, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(f"{base}/healthz", timeout=2).ok:
+                return
+        except requests.ConnectionError:
+            pass
+        time.sleep(0.3)
+    raise SystemExit(f"Closer did not answer on {base}/healthz within {seconds:.0f}s")
+
+
+def main(base: str) -> None:
+    wait_until_up(base)
+    bundle = json.loads(SAMPLE.read_text())
+    response = requests.post(base, json=bundle, headers={"Content-Type": FHIR_JSON, "Accept": FHIR_JSON}, timeout=60)
+    if response.status_code != 200:
+        raise SystemExit(f"Loading the sample bundle failed ({response.status_code}): {response.text}")
+    statuses = [e["response"]["status"] for e in response.json()["entry"]]
+    print(f"==> loaded {len(statuses)} sample resources ({', '.join(sorted(set(statuses)))})")
+    print("==> try:")
+    for path in (
+        "/metadata",
+        "/Patient?birthdate=le1961&_sort=family",
+        "/Patient?identifier=https://fhir.nhs.uk/Id/nhs-number|9990000018",
+        "/Condition?patient.identifier=https://fhir.nhs.uk/Id/nhs-number|9990000018&_include=Condition:patient",
+        "/Patient?general-practitioner:identifier=https://fhir.nhs.uk/Id/ods-organization-code|M82001",
+        "/Patient?_revinclude=AllergyIntolerance:patient&_revinclude=Flag:patient",
+        "/Observation?code=http://snomed.info/sct|27113001&value-quantity=gt70",
+        "/Patient/_history?_count=5",
+        "/StructureDefinition",
+    ):
+        print(f"    curl -s '{base}{path}'")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1] if len(sys.argv) > 1 else "http://localhost:8080")

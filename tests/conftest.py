@@ -1,0 +1,92 @@
+"""Shared fixtures: every store and API test runs once on SQLite and once on PostgreSQL.
+
+The PostgreSQL half uses CLOSER_TEST_POSTGRES_URL (default: the local server's `test` database) in a
+schema of its own, and is skipped with the reason when the server cannot be reached.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import create_engine, text
+
+from closer.app import create_app
+from closer.settings import Settings
+from closer.store.schema import metadata
+
+PG_SCHEMA = "closer_test"
+PG_BASE_URL = os.environ.get("CLOSER_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+FHIR_JSON = "application/fhir+json"
+
+
+def postgres_url() -> str:
+    joiner = "&" if "?" in PG_BASE_URL else "?"
+    return f"{PG_BASE_URL}{joiner}options=-csearch_path%3D{PG_SCHEMA}"
+
+
+_pg_state: dict[str, Any] = {}
+
+
+def postgres_available() -> str | None:
+    """None if usable, else the reason it is not."""
+    if "reason" not in _pg_state:
+        try:
+            engine = create_engine(PG_BASE_URL, connect_args={"connect_timeout": 3})
+            with engine.begin() as conn:
+                conn.execute(text(f"DROP SCHEMA IF EXISTS {PG_SCHEMA} CASCADE"))
+                conn.execute(text(f"CREATE SCHEMA {PG_SCHEMA}"))
+            engine.dispose()
+            _pg_state["reason"] = None
+        except Exception as exc:
+            _pg_state["reason"] = f"PostgreSQL not reachable at {PG_BASE_URL}: {exc.__class__.__name__}: {exc}"
+    reason: str | None = _pg_state["reason"]
+    return reason
+
+
+def _truncate_postgres(url: str) -> None:
+    engine = create_engine(url)
+    metadata.create_all(engine)
+    names = ", ".join(t.name for t in metadata.sorted_tables)
+    with engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY"))
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/closer.db"
+    reason = postgres_available()
+    if reason:
+        pytest.skip(reason)
+    url = postgres_url()
+    _truncate_postgres(url)
+    return url
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return Settings.from_env({}, database_url=database_url, max_body_bytes=1024 * 1024)
+
+
+@pytest.fixture
+def app(settings: Settings) -> Iterator[Flask]:
+    application = create_app(settings)
+    yield application
+    application.extensions["closer.engine"].dispose()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def repo(app: Flask) -> Any:
+    return app.extensions["closer.repository"]
