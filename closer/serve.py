@@ -22,6 +22,11 @@ class GunicornServer(BaseApplication):
             self.cfg.set(key, value)
         self.cfg.set("preload_app", True)
         self.cfg.set("post_fork", _post_fork)
+        if "control_socket_disable" in self.cfg.settings:
+            # gunicorn >= 25.1 opens a control socket at one path per user ($XDG_RUNTIME_DIR/gunicorn.ctl,
+            # else ~/.gunicorn/gunicorn.ctl), whatever the port: a second server on the host takes it over and
+            # the first one's shutdown then deletes it. Closer does not use gunicornc, so open none.
+            self.cfg.set("control_socket_disable", True)
 
     def load(self) -> Flask:
         return self.application

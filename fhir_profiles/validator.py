@@ -312,22 +312,16 @@ class _Context:
     """The resource being checked, for resolving ``#id`` references to contained resources."""
 
 
-def _cardinality(
-    element: Mapping[str, Any], count: int, expression: str, what: str
-) -> Iterator[ProfileIssue]:
+def _cardinality(element: Mapping[str, Any], count: int, expression: str, what: str) -> Iterator[ProfileIssue]:
     minimum = element.get("min")
     maximum = element.get("max")
     if isinstance(minimum, int) and count < minimum:
-        yield ProfileIssue(
-            expression, f"{what}: minimum required = {minimum}, but only found {count}", "required"
-        )
+        yield ProfileIssue(expression, f"{what}: minimum required = {minimum}, but only found {count}", "required")
     if isinstance(maximum, str) and maximum != "*" and count > int(maximum):
         yield ProfileIssue(expression, f"{what}: maximum allowed = {maximum}, but found {count}", "invariant")
 
 
-def _check_node(
-    node: _Node, obj: Mapping[str, Any], expression: str, ctx: _Context
-) -> Iterator[ProfileIssue]:
+def _check_node(node: _Node, obj: Mapping[str, Any], expression: str, ctx: _Context) -> Iterator[ProfileIssue]:
     for name, group in node.children.items():
         yield from _check_group(name, group, obj, expression, ctx)
 
@@ -391,9 +385,7 @@ def _check_fixed(element: Mapping[str, Any], item: _Item) -> Iterator[ProfileIss
         return
     kind, expected = found
     if kind == "fixed" and item.value != expected:
-        yield ProfileIssue(
-            item.expression, f"{item.expression} must be {expected!r}, not {item.value!r}", "value"
-        )
+        yield ProfileIssue(item.expression, f"{item.expression} must be {expected!r}, not {item.value!r}", "value")
     elif kind == "pattern" and not _matches_pattern(item.value, expected):
         yield ProfileIssue(item.expression, f"{item.expression} must match {expected!r}", "value")
 
@@ -418,8 +410,7 @@ def _check_binding(element: Mapping[str, Any], item: _Item) -> Iterator[ProfileI
     if not ok:
         yield ProfileIssue(
             item.expression,
-            f"{item.expression}: {_describe_code(value)} is not in the required value set "
-            f"{binding['valueSet']}",
+            f"{item.expression}: {_describe_code(value)} is not in the required value set {binding['valueSet']}",
             "code-invalid",
         )
 

@@ -1,7 +1,7 @@
 """Shared fixtures: every store and API test runs once on SQLite and once on PostgreSQL.
 
 The PostgreSQL half uses CLOSER_TEST_POSTGRES_URL (default: the local server's `test` database) in a
-schema of its own, and is skipped with the reason when the server cannot be reached.
+schema of its own (one per test process), and is skipped with the reason when the server cannot be reached.
 """
 
 from __future__ import annotations
@@ -15,12 +15,13 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
+from sqlalchemy.pool import NullPool
 
 from closer.app import create_app
 from closer.settings import Settings
 from closer.store.schema import metadata
 
-PG_SCHEMA = "closer_test"
+PG_SCHEMA = f"closer_test_{os.getpid()}"  # one schema per test process, so parallel runs never collide
 PG_BASE_URL = os.environ.get("CLOSER_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 FHIR_JSON = "application/fhir+json"
 
@@ -34,7 +35,7 @@ _pg_state: dict[str, Any] = {}
 
 
 def postgres_available() -> str | None:
-    """None if usable, else the reason it is not."""
+    """None if usable (the schema is then created, with the store's tables), else the reason it is not."""
     if "reason" not in _pg_state:
         try:
             engine = create_engine(PG_BASE_URL, connect_args={"connect_timeout": 3})
@@ -42,6 +43,8 @@ def postgres_available() -> str | None:
                 conn.execute(text(f"DROP SCHEMA IF EXISTS {PG_SCHEMA} CASCADE"))
                 conn.execute(text(f"CREATE SCHEMA {PG_SCHEMA}"))
             engine.dispose()
+            _pg_state["engine"] = create_engine(postgres_url(), poolclass=NullPool)
+            metadata.create_all(_pg_state["engine"])
             _pg_state["reason"] = None
         except Exception as exc:
             _pg_state["reason"] = f"PostgreSQL not reachable at {PG_BASE_URL}: {exc.__class__.__name__}: {exc}"
@@ -50,12 +53,24 @@ def postgres_available() -> str | None:
 
 
 def _truncate_postgres(url: str) -> None:
-    engine = create_engine(url)
+    """Empty the store's tables (DELETE is much faster than TRUNCATE on tables this small)."""
+    engine = _pg_state["engine"] if url == postgres_url() and "engine" in _pg_state else create_engine(url)
     metadata.create_all(engine)
-    names = ", ".join(t.name for t in metadata.sorted_tables)
     with engine.begin() as conn:
-        conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY"))
-    engine.dispose()
+        for table in reversed(metadata.sorted_tables):
+            conn.execute(table.delete())
+    if engine is not _pg_state.get("engine"):
+        engine.dispose()
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Drop this process's PostgreSQL schema."""
+    if _pg_state.get("reason", "unused") is None:
+        _pg_state["engine"].dispose()
+        engine = create_engine(PG_BASE_URL)
+        with engine.begin() as conn:
+            conn.execute(text(f"DROP SCHEMA IF EXISTS {PG_SCHEMA} CASCADE"))
+        engine.dispose()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

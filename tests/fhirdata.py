@@ -11,8 +11,14 @@ SNOMED = "http://snomed.info/sct"
 NHS_NUMBERS = ["9990000018", "9990000026", "9990000034", "9990000042", "9990000050", "9990000069"]
 
 
-def patient(nhs: str = NHS_NUMBERS[0], family: str = "Smith", given: str = "Ann", birth: str = "1950-03-02",
-            gender: str = "female", **extra: Any) -> dict[str, Any]:
+def patient(
+    nhs: str = NHS_NUMBERS[0],
+    family: str = "Smith",
+    given: str = "Ann",
+    birth: str = "1950-03-02",
+    gender: str = "female",
+    **extra: Any,
+) -> dict[str, Any]:
     return {
         "resourceType": "Patient",
         "identifier": [{"system": NHS, "value": nhs}],
@@ -33,8 +39,9 @@ def condition(patient_ref: str, code: str = "44054006", onset: str = "2020-05-01
     }
 
 
-def observation(patient_ref: str, value: float, unit: str = "kg", code: str = "27113001",
-                when: str = "2024-01-10T10:00:00Z") -> dict[str, Any]:
+def observation(
+    patient_ref: str, value: float, unit: str = "kg", code: str = "27113001", when: str = "2024-01-10T10:00:00Z"
+) -> dict[str, Any]:
     return {
         "resourceType": "Observation",
         "status": "final",

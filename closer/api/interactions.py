@@ -6,19 +6,23 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import format_datetime
 from typing import Any
 from urllib.parse import urlencode
 
 from closer.api.shaping import shape
-from closer.errors import FhirError, invalid, precondition_failed
+from closer.errors import FhirError, invalid, not_supported, precondition_failed
 from closer.fhir import bundle
 from closer.fhir.outcome import information
 from closer.store.dates import BadDate, date_range
 from closer.store.query import SearchQuery, parse_search
 from closer.store.repository import Repository, WriteResult
+from closer.store.searchparams import SEARCH_PARAMS
 
 Resource = dict[str, Any]
 Items = list[tuple[str, str]]
+READ_ONLY_TYPES = frozenset({"StructureDefinition"})
 
 
 @dataclass
@@ -41,14 +45,29 @@ def version_headers(base: str, resource: Resource) -> dict[str, str]:
     meta = resource.get("meta") or {}
     headers = {"ETag": f'W/"{meta.get("versionId", "")}"'}
     if "lastUpdated" in meta:
-        headers["Last-Modified"] = meta["lastUpdated"]
+        headers["Last-Modified"] = http_date(meta["lastUpdated"])
     headers["Location"] = f"{base}/{resource['resourceType']}/{resource['id']}/_history/{meta.get('versionId')}"
     return headers
+
+
+def http_date(instant: str) -> str:
+    """A FHIR instant as an HTTP-date (RFC 9110), the format the Last-Modified header requires."""
+    moment = datetime.fromisoformat(instant.replace("Z", "+00:00")).astimezone(UTC)
+    return format_datetime(moment.replace(microsecond=0), usegmt=True)
 
 
 def _write_reply(base: str, result: WriteResult) -> Reply:
     status = 201 if result.created else 200
     return Reply(status, result.resource, version_headers(base, result.resource))
+
+
+def check_type(resource_type: str, *, writing: bool = False) -> str:
+    """404 for a type this server does not serve, 405 for a write to a read-only type."""
+    if resource_type not in SEARCH_PARAMS:
+        raise FhirError(f"Resource type '{resource_type}' is not supported by this server", 404, "not-supported")
+    if writing and resource_type in READ_ONLY_TYPES:
+        raise not_supported(f"{resource_type} is read-only on this server", 405)
+    return resource_type
 
 
 def check_body(resource_type: str, body: Any, resource_id: str | None = None) -> Resource:
@@ -210,7 +229,7 @@ def history(
     links = {"self": page(offset)}
     if offset:
         links["previous"] = page(max(0, offset - count))
-    if has_more:
+    if has_more and count > 0:
         links["next"] = page(offset + count)
     return Reply(200, bundle.history(paging.base, entries, links))
 

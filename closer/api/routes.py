@@ -10,14 +10,14 @@ from closer.api import interactions as ix
 from closer.api import transaction
 from closer.api.capability import capability_statement
 from closer.api.negotiation import parse_body, render, response_format
-from closer.errors import FhirError, not_supported
+from closer.errors import FhirError
 from closer.fhir.outcome import information
 from closer.settings import Settings
 from closer.store.repository import Repository
-from closer.store.searchparams import SEARCH_PARAMS
 
 fhir = Blueprint("fhir", __name__)
-READ_ONLY_TYPES = frozenset({"StructureDefinition"})
+check_type = ix.check_type
+FORMAT_PARAMS = frozenset({"_format", "_pretty"})
 
 
 def repository() -> Repository:
@@ -70,6 +70,7 @@ def respond(reply: ix.Reply, *, write: bool = False) -> Response:
     if resource is None:
         status = 204 if status == 200 and not write else status
         response = Response(b"", status=status)
+        del response.headers["Content-Type"]
     else:
         response = Response(render(resource, fmt), status=status, content_type=f"{fmt}; charset=utf-8")
     for key, value in reply.headers.items():
@@ -77,14 +78,6 @@ def respond(reply: ix.Reply, *, write: bool = False) -> Response:
     if reply.status == 200 and "Location" in response.headers and not write:
         del response.headers["Location"]
     return response
-
-
-def check_type(resource_type: str, *, writing: bool = False) -> str:
-    if resource_type not in SEARCH_PARAMS:
-        raise FhirError(f"Resource type '{resource_type}' is not supported by this server", 404, "not-supported")
-    if writing and resource_type in READ_ONLY_TYPES:
-        raise not_supported(f"{resource_type} is read-only on this server", 405)
-    return resource_type
 
 
 def strict() -> bool:
@@ -126,6 +119,16 @@ def search_post(resource_type: str) -> Response:
 @fhir.post("/<resource_type>")
 def create(resource_type: str) -> Response:
     check_type(resource_type, writing=True)
+    criteria = [k for k in request.args if k not in FORMAT_PARAMS]
+    if criteria:
+        # Some clients send conditional-create criteria as a query string; silently ignoring it would
+        # create duplicates, so say how FHIR R4 expresses it instead.
+        raise FhirError(
+            f"POST create takes no search parameters ({', '.join(criteria)}); for a conditional "
+            "create send them in the If-None-Exist header",
+            400,
+            "invalid",
+        )
     reply = ix.create(repository(), base_url(), resource_type, body(), request.headers.get("If-None-Exist"))
     return respond(reply, write=True)
 

@@ -9,9 +9,10 @@ reports each outcome in the response.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from functools import partial
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -81,19 +82,56 @@ def _entry(index: int, raw: Any) -> Entry:
 
 def _transaction(repo: Repository, paging: ix.Paging, entries: list[Entry]) -> Resource:
     replies: dict[int, ix.Reply] = {}
+    for entry in entries:
+        with _blame(entry):
+            _check_entry_type(entry)
     with repo.transaction() as tx:
         ids = _assign_ids(tx, entries)
         for entry in entries:
             if entry.resource is not None:
                 resolve = partial(_resolve, tx, index=entry.index)
-                entry.resource = _rewrite_references(entry.resource, ids, resolve)
+                with _blame(entry):
+                    entry.resource = _rewrite_references(entry.resource, ids, resolve)
+        changed: dict[tuple[str, str], int] = {}
         for entry in sorted(entries, key=lambda e: ORDER[e.method]):
-            try:
+            with _blame(entry):
                 replies[entry.index] = _execute(tx, paging, entry, ids)
-            except FhirError as exc:
-                exc.diagnostics = f"Bundle.entry[{entry.index}]: {exc.diagnostics}"
-                raise
+                _claim_identity(changed, entry, replies[entry.index])
     return _response_bundle("transaction-response", paging.base, entries, replies)
+
+
+def _claim_identity(changed: dict[tuple[str, str], int], entry: Entry, reply: ix.Reply) -> None:
+    """The spec says a transaction SHALL fail if two of its DELETE/POST/PUT entries touch one resource."""
+    if entry.method in ("GET", "HEAD"):
+        return
+    if reply.resource is not None and reply.resource.get("id"):
+        key = (str(reply.resource["resourceType"]), str(reply.resource["id"]))
+    elif len(entry.path) >= 2:
+        key = (entry.path[0], entry.path[1])
+    else:
+        return
+    if key in changed:
+        other = changed[key]
+        raise invalid(
+            f"{key[0]}/{key[1]} is also changed by Bundle.entry[{other}]; a transaction changes a resource once"
+        )
+    changed[key] = entry.index
+
+
+@contextmanager
+def _blame(entry: Entry) -> Iterator[None]:
+    """Name the failing entry in every issue of an error, so the client knows which one to fix."""
+    prefix = f"Bundle.entry[{entry.index}]"
+
+    def named(text: str) -> str:
+        return text if text.startswith(prefix) else f"{prefix}: {text}"
+
+    try:
+        yield
+    except FhirError as exc:
+        exc.diagnostics = named(exc.diagnostics)
+        exc.issues = [replace(issue, diagnostics=named(issue.diagnostics)) for issue in exc.issues]
+        raise
 
 
 def _batch(repo: Repository, paging: ix.Paging, entries: list[Entry]) -> Resource:
@@ -171,7 +209,13 @@ def _rewrite_references(value: Any, ids: dict[str, str], resolve: Callable[[str]
     return value
 
 
+def _check_entry_type(entry: Entry) -> None:
+    """The same type checks as the REST routes: a Bundle is no way round a read-only or unserved type."""
+    ix.check_type(entry.path[0], writing=entry.method not in ("GET", "HEAD"))
+
+
 def _execute(repo: Repository, paging: ix.Paging, entry: Entry, ids: dict[str, str]) -> ix.Reply:
+    _check_entry_type(entry)
     resource_type, rest = entry.path[0], entry.path[1:]
     base = paging.base
     if entry.method == "DELETE":
@@ -190,12 +234,12 @@ def _execute(repo: Repository, paging: ix.Paging, entry: Entry, ids: dict[str, s
         raise not_supported("PATCH is not supported in Bundles yet", 405)
     if len(rest) == 0:
         return ix.search(repo, paging, resource_type, entry.query, strict=False)
+    if rest[-1] == "_history" and len(rest) <= 2:
+        return ix.history(repo, paging, resource_type, rest[0] if len(rest) == 2 else None, entry.query)
     if len(rest) == 1:
         return ix.read(repo, base, resource_type, rest[0])
     if len(rest) == 3 and rest[1] == "_history":
         return ix.vread(repo, base, resource_type, rest[0], rest[2])
-    if rest[-1] == "_history":
-        return ix.history(repo, paging, resource_type, rest[0] if len(rest) == 2 else None, entry.query)
     raise invalid(f"Bundle.entry[{entry.index}]: unsupported request URL")
 
 
@@ -211,13 +255,15 @@ def _response_bundle(kind: str, base: str, entries: list[Entry], replies: dict[i
             response["location"] = reply.headers["Location"].removeprefix(base + "/")
         if "ETag" in reply.headers:
             response["etag"] = reply.headers["ETag"]
-        if "Last-Modified" in reply.headers:
-            response["lastModified"] = reply.headers["Last-Modified"]
+        last_updated = ((reply.resource or {}).get("meta") or {}).get("lastUpdated")
+        if "ETag" in reply.headers and last_updated:
+            response["lastModified"] = last_updated
         item: Resource = {}
         if reply.resource is not None and reply.resource.get("resourceType") == "OperationOutcome":
             response["outcome"] = reply.resource
         elif reply.resource is not None:
-            item["fullUrl"] = f"{base}/{reply.resource['resourceType']}/{reply.resource.get('id', '')}".rstrip("/")
+            if reply.resource.get("id"):
+                item["fullUrl"] = f"{base}/{reply.resource['resourceType']}/{reply.resource['id']}"
             item["resource"] = reply.resource
         item["response"] = response
         out.append(item)

@@ -7,13 +7,14 @@ check structure and to convert XML, not as the working representation.
 
 from __future__ import annotations
 
+from datetime import date, time
 from functools import cache
 from typing import Any
 
 import orjson
 from fhir.resources.R4B import get_fhir_model_class
 from fhir.resources.R4B.resource import Resource as _ResourceBase
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from closer.errors import FhirError, Issue, invalid
 
@@ -99,10 +100,39 @@ def parse_xml(body: bytes) -> Resource:
 
 
 def to_xml(resource: Resource) -> bytes:
-    """Serialise a resource (dict) as FHIR XML."""
+    """Serialise a resource (dict) as FHIR XML, with dates and times exactly as stored."""
     cls = model_class(resource["resourceType"])
-    xml: bytes = cls.model_validate(resource).model_dump_xml()
+    model = cls.model_validate(resource)
+    _restore_temporal_text(model, resource)
+    xml: bytes = model.model_dump_xml()
     return xml
+
+
+def _restore_temporal_text(model: Any, data: Any) -> None:
+    """Put back the text of each date, dateTime, instant and time the model parsed into a Python value.
+
+    The XML writer renders parsed values with isoformat(), which turns "Z" into "+00:00" and pads
+    fractions to microseconds; a str is written as it is, so XML and JSON show the same value.
+    """
+    if isinstance(data, list) and isinstance(model, list):
+        for i, (item_model, item_data) in enumerate(zip(model, data, strict=False)):
+            if isinstance(item_data, str) and isinstance(item_model, date | time):
+                model[i] = item_data
+            else:
+                _restore_temporal_text(item_model, item_data)
+        return
+    if not isinstance(data, dict) or not isinstance(model, BaseModel):
+        return
+    names = {field.alias or name: name for name, field in type(model).model_fields.items()}
+    for key, value in data.items():
+        name = names.get(key)
+        if name is None:
+            continue
+        current = model.__dict__.get(name)
+        if isinstance(value, str) and isinstance(current, date | time):
+            model.__dict__[name] = value  # bypasses assignment validation, which would parse it again
+        else:
+            _restore_temporal_text(current, value)
 
 
 def validate_structure(resource: Any) -> Resource:

@@ -20,6 +20,7 @@ _DATE = re.compile(
     r"(?P<tz>Z|[+-]\d{2}:\d{2})?)?)?)?$"
 )
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_DAY_US = 86_400_000_000
 
 
 class BadDate(ValueError):
@@ -47,34 +48,35 @@ def date_range(text: str) -> tuple[int, int]:
         year = int(g["y"])
         if g["m"] is None:
             low = datetime(year, 1, 1, tzinfo=tz)
-            high = datetime(year + 1, 1, 1, tzinfo=tz)
+            span = _DAY_US * (366 if calendar.isleap(year) else 365)
         elif g["d"] is None:
             month = int(g["m"])
             low = datetime(year, month, 1, tzinfo=tz)
-            high = low + timedelta(days=calendar.monthrange(year, month)[1])
+            span = _DAY_US * calendar.monthrange(year, month)[1]
         elif g["H"] is None:
             low = datetime(year, int(g["m"]), int(g["d"]), tzinfo=tz)
-            high = low + timedelta(days=1)
+            span = _DAY_US
         else:
-            low, high = _time_range(year, int(g["m"]), int(g["d"]), g, tz)
+            low, span = _time_range(year, int(g["m"]), int(g["d"]), g, tz)
     except ValueError as exc:
         raise BadDate(f"'{text}' is not a valid date: {exc}") from None
-    return to_us(low), to_us(high) - 1
+    # The span is added in microseconds, not as a datetime, so the last day of year 9999 (a common
+    # "no end" sentinel) does not overflow datetime.
+    start = to_us(low)
+    return start, start + span - 1
 
 
-def _time_range(year: int, month: int, day: int, g: dict[str, str | None], tz: timezone) -> tuple[datetime, datetime]:
+def _time_range(year: int, month: int, day: int, g: dict[str, str | None], tz: timezone) -> tuple[datetime, int]:
+    """The first instant and the length in microseconds of a date-time of the given precision."""
     hour, minute = int(g["H"] or 0), int(g["M"] or 0)
     if g["S"] is None:
-        low = datetime(year, month, day, hour, minute, tzinfo=tz)
-        return low, low + timedelta(minutes=1)
+        return datetime(year, month, day, hour, minute, tzinfo=tz), 60_000_000
     second = int(g["S"])
     if g["f"] is None:
-        low = datetime(year, month, day, hour, minute, second, tzinfo=tz)
-        return low, low + timedelta(seconds=1)
+        return datetime(year, month, day, hour, minute, second, tzinfo=tz), 1_000_000
     digits = g["f"][:6]
     micro = int(digits.ljust(6, "0"))
-    low = datetime(year, month, day, hour, minute, second, micro, tzinfo=tz)
-    return low, low + timedelta(microseconds=10 ** (6 - len(digits)))
+    return datetime(year, month, day, hour, minute, second, micro, tzinfo=tz), 10 ** (6 - len(digits))
 
 
 def _tz(text: str | None) -> timezone:

@@ -60,6 +60,8 @@ def index_rows(resource: dict[str, Any], params: dict[str, SearchParam]) -> dict
         seen: set[tuple[Any, ...]] = set()
         for value in param_values(resource, param):
             for row in _ROW_MAKERS[param.type](value):
+                if row.get("target_type") and not param.accepts_target(row["target_type"]):
+                    continue  # e.g. `patient` is subject.where(resolve() is Patient)
                 key = tuple(row.values())
                 if key not in seen:
                     seen.add(key)

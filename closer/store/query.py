@@ -179,6 +179,10 @@ def parse_criterion(resource_type: str, raw_name: str, raw_value: str) -> Criter
 def _chained(param: SearchParam, modifier: str | None, rest: str, raw_value: str) -> Criterion:
     if param.type != "reference":
         raise invalid(f"'{param.name}' is not a reference parameter and cannot be chained")
+    if modifier and modifier not in param.targets:
+        raise FhirError(
+            f"Chain type ':{modifier}' is not a target of reference parameter '{param.name}'", 400, "not-supported"
+        )
     targets = [modifier] if modifier else list(param.targets)
     if len(targets) != 1:
         raise invalid(f"Chain on '{param.name}' is ambiguous: add a type, e.g. {param.name}:{targets[0]}.{rest}")
@@ -187,37 +191,47 @@ def _chained(param: SearchParam, modifier: str | None, rest: str, raw_value: str
 
 
 def split_values(raw: str) -> list[str]:
-    """Split OR-ed values on commas, honouring the \\, escape."""
-    parts, current, escaped = [], [], False
-    for char in raw:
-        if escaped:
-            current.append(char)
-            escaped = False
-        elif char == "\\":
-            escaped = True
-        elif char == ",":
+    """Split OR-ed values on the commas that are not escaped as \\,.
+
+    The parts keep their escapes (\\, \\| \\$ \\\\) so a token can still tell an escaped `|` from
+    the system separator; the value parsers remove them with `unescape`.
+    """
+    return [p for p in _split_escaped(raw, ",") if p != ""] or [""]
+
+
+def _split_escaped(raw: str, separator: str, maxsplit: int = -1) -> list[str]:
+    """Split on `separator` where it is not preceded by an escaping backslash; escapes are kept."""
+    parts: list[str] = []
+    current: list[str] = []
+    chars = iter(raw)
+    for char in chars:
+        if char == "\\":
+            current.append(char + next(chars, ""))
+        elif char == separator and maxsplit != len(parts):
             parts.append("".join(current))
             current = []
         else:
             current.append(char)
     parts.append("".join(current))
-    return [p for p in parts if p != ""] or [""]
+    return parts
 
 
-def _split_pipe(raw: str) -> list[str]:
-    return re.split(r"(?<!\\)\|", raw)
+def unescape(text: str) -> str:
+    """Remove the search escapes: a backslash makes the next character literal."""
+    return re.sub(r"\\(.)", r"\1", text, flags=re.DOTALL)
 
 
 def _parse_value(kind: str, raw: str, name: str) -> Value:
     if kind in ("token", "uri"):
         if kind == "uri":
-            return TokenValue(None, raw)
-        if "|" in raw:
-            system, _, code = raw.partition("|")
+            return TokenValue(None, unescape(raw))
+        pieces = _split_escaped(raw, "|", maxsplit=1)
+        if len(pieces) == 2:
+            system, code = unescape(pieces[0]), unescape(pieces[1])
             return TokenValue(system or None, code or None, no_system=system == "")
-        return TokenValue(None, raw)
+        return TokenValue(None, unescape(raw))
     if kind == "string":
-        return raw
+        return unescape(raw)
     prefix, text = _prefix(raw)
     if kind == "date":
         try:
@@ -226,7 +240,7 @@ def _parse_value(kind: str, raw: str, name: str) -> Value:
             raise invalid(f"Invalid date in search parameter '{name}': {exc}") from None
         return DateValue(prefix, low, high)
     if kind in ("quantity", "number"):
-        number_text, *unit = _split_pipe(text)
+        number_text, *unit = [unescape(piece) for piece in _split_escaped(text, "|")]
         if not _NUMBER.match(number_text):
             raise invalid(f"Invalid number '{number_text}' in search parameter '{name}'")
         value = float(number_text)
@@ -251,6 +265,7 @@ def _half_precision(number_text: str) -> float:
 
 
 def _parse_reference(raw: str, type_modifier: str | None) -> ReferenceValue:
+    raw = unescape(raw)
     if "://" in raw:
         parts = raw.rstrip("/").split("/")
         return ReferenceValue(parts[-2] if len(parts) >= 2 else None, parts[-1], url=raw)

@@ -36,6 +36,10 @@ class SearchParam:
     targets: tuple[str, ...] = ()
     where: tuple[tuple[str, str], ...] = ()
 
+    def accepts_target(self, resource_type: str) -> bool:
+        """Whether a reference to this type is indexed for the param (R4 "Any" targets accept every type)."""
+        return not self.targets or self.targets is _ANY or resource_type in self.targets
+
 
 SP = SearchParam  # short alias so the table below reads as one row per param
 

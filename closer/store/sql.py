@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Engine, delete, false, func, insert, select, tuple_, update
+from sqlalchemy import Connection, Engine, Table, bindparam, delete, false, func, insert, select, tuple_, update
 
 from closer.errors import conflict, gone, invalid, not_found, precondition_failed
 from closer.fhir.validate import check_id, validate_resource
@@ -36,6 +36,33 @@ from closer.store.searchparams import params_for
 
 _TABLES = {"token": idx_token, "string": idx_string, "date": idx_date, "reference": idx_reference, "number": idx_number}
 MAX_INCLUDED = 1000
+
+# Statements built once with bound parameters, so each write reuses SQLAlchemy's compiled form.
+_KEY = (resources.c.res_type == bindparam("t"), resources.c.res_id == bindparam("i"))
+_SELECT_CURRENT = select(resources.c.version, resources.c.deleted, resources.c.content).where(*_KEY)
+_SELECT_CURRENT_FOR_UPDATE = _SELECT_CURRENT.with_for_update()
+_INSERT_CURRENT = insert(resources).values(
+    res_type=bindparam("t"),
+    res_id=bindparam("i"),
+    version=bindparam("version"),
+    last_updated=bindparam("last_updated"),
+    deleted=bindparam("deleted"),
+    content=bindparam("content"),
+)
+_UPDATE_CURRENT = (
+    update(resources)
+    .where(*_KEY)
+    .values(
+        version=bindparam("version"),
+        last_updated=bindparam("last_updated"),
+        deleted=bindparam("deleted"),
+        content=bindparam("content"),
+    )
+)
+_CLEAR_INDEX = {
+    table: delete(table).where(table.c.res_type == bindparam("t"), table.c.res_id == bindparam("i"))
+    for table in _TABLES.values()
+}
 
 
 def _dump(resource: Resource) -> str:
@@ -81,25 +108,17 @@ class SqlRepository:
         self.engine = engine
         self._conn = conn
         self._validate = validator
+        self._pending: dict[Table, list[dict[str, Any]]] = {}
 
     # -- connections ---------------------------------------------------------------------------------
     @contextmanager
     def _reading(self) -> Iterator[Connection]:
         if self._conn is not None:
+            self._flush()  # reads inside a transaction see its own writes
             yield self._conn
         else:
             with self.engine.connect() as conn:
                 yield conn
-
-    @contextmanager
-    def _writing(self) -> Iterator[Connection]:
-        if self._conn is not None:
-            yield self._conn
-        else:
-            with self.engine.connect() as conn:
-                conn.execution_options(**{WRITE_OPTION: True})
-                with conn.begin():
-                    yield conn
 
     @contextmanager
     def transaction(self) -> Iterator[SqlRepository]:
@@ -107,48 +126,76 @@ class SqlRepository:
         if self._conn is not None:
             yield self
             return
-        with self._writing() as conn:
-            yield SqlRepository(self.engine, conn=conn, validator=self._validate)
+        with self.engine.connect() as conn:
+            conn.execution_options(**{WRITE_OPTION: True})
+            with conn.begin():
+                tx = SqlRepository(self.engine, conn=conn, validator=self._validate)
+                yield tx
+                tx._flush()
+
+    def _flush(self) -> None:
+        """Insert the buffered history, outbox and index rows, one executemany per table."""
+        for table, rows in self._pending.items():
+            if rows:
+                assert self._conn is not None
+                self._conn.execute(insert(table), rows)
+        self._pending = {}
+
+    def _buffer(self, table: Table, rows: list[dict[str, Any]]) -> None:
+        self._pending.setdefault(table, []).extend(rows)
 
     # -- writes --------------------------------------------------------------------------------------
     def create(self, resource: Resource, *, resource_id: str | None = None) -> WriteResult:
         new_id = check_id(resource_id) if resource_id else str(uuid.uuid4())
-        with self._writing() as conn:
-            return self._write(conn, {**resource, "id": new_id}, method="POST")
+        with self.transaction() as tx:
+            return tx._write({**resource, "id": new_id}, method="POST")
 
     def update(self, resource: Resource, *, if_match: str | None = None) -> WriteResult:
         if not resource.get("id"):
             raise invalid("An update must carry the resource id", "id")
         expected = parse_etag(if_match) if if_match else None
-        with self._writing() as conn:
-            return self._write(conn, resource, method="PUT", expected_version=expected)
+        with self.transaction() as tx:
+            return tx._write(resource, method="PUT", expected_version=expected)
 
     def delete(self, resource_type: str, resource_id: str) -> WriteResult | None:
-        with self._writing() as conn:
-            current = self._current(conn, resource_type, resource_id, lock=True)
-            if current is None:
-                return None
-            if current.deleted:
-                return WriteResult(_load(current.content), "noop")
-            version = current.version + 1
-            now = instant_now()
-            conn.execute(
-                update(resources)
-                .where(resources.c.res_type == resource_type, resources.c.res_id == resource_id)
-                .values(version=version, last_updated=to_us(now), deleted=True)
-            )
-            self._record(conn, resource_type, resource_id, version, now, "DELETE", None, "delete")
-            self._clear_index(conn, resource_type, resource_id)
-            stub = {
-                "resourceType": resource_type,
-                "id": resource_id,
-                "meta": {"versionId": str(version), "lastUpdated": format_instant(now)},
-            }
-            return WriteResult(stub, "delete")
+        with self.transaction() as tx:
+            return tx._delete(resource_type, resource_id)
 
-    def _write(
-        self, conn: Connection, resource: Resource, *, method: str, expected_version: int | None = None
-    ) -> WriteResult:
+    def _delete(self, resource_type: str, resource_id: str) -> WriteResult | None:
+        conn = self._bound()
+        current = self._current(conn, resource_type, resource_id, lock=True)
+        if current is None:
+            return None
+        if current.deleted:
+            return WriteResult(_load(current.content), "noop")
+        version = current.version + 1
+        now = instant_now()
+        conn.execute(
+            _UPDATE_CURRENT,
+            {
+                "t": resource_type,
+                "i": resource_id,
+                "version": version,
+                "last_updated": to_us(now),
+                "deleted": True,
+                "content": current.content,
+            },
+        )
+        self._record(resource_type, resource_id, version, now, "DELETE", None, "delete")
+        self._clear_index(conn, resource_type, resource_id)
+        stub = {
+            "resourceType": resource_type,
+            "id": resource_id,
+            "meta": {"versionId": str(version), "lastUpdated": format_instant(now)},
+        }
+        return WriteResult(stub, "delete")
+
+    def _bound(self) -> Connection:
+        assert self._conn is not None, "writes run inside transaction()"
+        return self._conn
+
+    def _write(self, resource: Resource, *, method: str, expected_version: int | None = None) -> WriteResult:
+        conn = self._bound()
         resource = self._validate(resource)
         resource_type, resource_id = resource["resourceType"], str(resource["id"])
         check_id(resource_id)
@@ -169,32 +216,32 @@ class SqlRepository:
         meta = {**(resource.get("meta") or {}), "versionId": str(version), "lastUpdated": format_instant(now)}
         resource = {**resource, "meta": meta}
         content = _dump(resource)
-        values = {"version": version, "last_updated": to_us(now), "deleted": False, "content": content}
+        values = {
+            "t": resource_type,
+            "i": resource_id,
+            "version": version,
+            "last_updated": to_us(now),
+            "deleted": False,
+            "content": content,
+        }
         if current is None:
-            conn.execute(insert(resources).values(res_type=resource_type, res_id=resource_id, **values))
+            conn.execute(_INSERT_CURRENT, values)
         else:
-            conn.execute(
-                update(resources)
-                .where(resources.c.res_type == resource_type, resources.c.res_id == resource_id)
-                .values(**values)
-            )
+            conn.execute(_UPDATE_CURRENT, values)
             self._clear_index(conn, resource_type, resource_id)
         action = "create" if current is None or current.deleted else "update"
-        self._record(conn, resource_type, resource_id, version, now, method, content, action)
-        self._insert_index(conn, resource, resource_type, resource_id)
+        self._record(resource_type, resource_id, version, now, method, content, action)
+        owner = {"res_type": resource_type, "res_id": resource_id}
+        for name, rows in index_rows(resource, params_for(resource_type)).items():
+            self._buffer(_TABLES[name], [{**owner, **row} for row in rows])
         return WriteResult(resource, action)
 
     def _current(self, conn: Connection, resource_type: str, resource_id: str, *, lock: bool) -> Any:
-        stmt = select(resources.c.version, resources.c.deleted, resources.c.content).where(
-            resources.c.res_type == resource_type, resources.c.res_id == resource_id
-        )
-        if lock and is_postgres(self.engine):
-            stmt = stmt.with_for_update()
-        return conn.execute(stmt).first()
+        stmt = _SELECT_CURRENT_FOR_UPDATE if lock and is_postgres(self.engine) else _SELECT_CURRENT
+        return conn.execute(stmt, {"t": resource_type, "i": resource_id}).first()
 
     def _record(
         self,
-        conn: Connection,
         resource_type: str,
         resource_id: str,
         version: int,
@@ -203,31 +250,30 @@ class SqlRepository:
         content: str | None,
         action: str,
     ) -> None:
-        conn.execute(
-            insert(resource_history).values(
-                res_type=resource_type,
-                res_id=resource_id,
-                version=version,
-                last_updated=to_us(now),
-                method=method,
-                content=content,
-            )
-        )
-        conn.execute(
-            insert(outbox).values(
-                res_type=resource_type, res_id=resource_id, version=version, action=action, occurred=to_us(now)
-            )
+        owner = {"res_type": resource_type, "res_id": resource_id, "version": version, "last_updated": to_us(now)}
+        self._buffer(resource_history, [{**owner, "method": method, "content": content}])
+        self._buffer(
+            outbox,
+            [
+                {
+                    "res_type": resource_type,
+                    "res_id": resource_id,
+                    "version": version,
+                    "action": action,
+                    "occurred": owner["last_updated"],
+                }
+            ],
         )
 
     def _clear_index(self, conn: Connection, resource_type: str, resource_id: str) -> None:
+        """Drop the index rows of the version being replaced, stored or still buffered."""
         for table in _TABLES.values():
-            conn.execute(delete(table).where(table.c.res_type == resource_type, table.c.res_id == resource_id))
-
-    def _insert_index(self, conn: Connection, resource: Resource, resource_type: str, resource_id: str) -> None:
-        for name, rows in index_rows(resource, params_for(resource_type)).items():
-            if rows:
-                owner = {"res_type": resource_type, "res_id": resource_id}
-                conn.execute(insert(_TABLES[name]), [{**owner, **row} for row in rows])
+            pending = self._pending.get(table)
+            if pending:
+                self._pending[table] = [
+                    r for r in pending if (r["res_type"], r["res_id"]) != (resource_type, resource_id)
+                ]
+            conn.execute(_CLEAR_INDEX[table], {"t": resource_type, "i": resource_id})
 
     # -- reads ---------------------------------------------------------------------------------------
     def read(self, resource_type: str, resource_id: str) -> Resource:
@@ -255,12 +301,10 @@ class SqlRepository:
 
     def search(self, query: SearchQuery) -> SearchResult:
         where = sqlsearch.where_clause(query)
+        count_stmt = select(func.count()).select_from(resources).where(where)
         with self._reading() as conn:
-            total = None
-            if query.total != "none" or query.summary == "count":
-                total = conn.execute(select(func.count()).select_from(resources).where(where)).scalar_one()
             if query.summary == "count" or query.count == 0:
-                return SearchResult([], total)
+                return SearchResult([], conn.execute(count_stmt).scalar_one())
             stmt = (
                 select(resources.c.content)
                 .where(where)
@@ -271,6 +315,11 @@ class SqlRepository:
             rows = [_load(row.content) for row in conn.execute(stmt)]
             has_more = len(rows) > query.count
             matches = rows[: query.count]
+            total = None
+            if query.total != "none":
+                # A page that is not full already tells the total (unless it is past the end).
+                known = not has_more and (matches or query.offset == 0)
+                total = query.offset + len(matches) if known else conn.execute(count_stmt).scalar_one()
             included = self._included(conn, query, matches)
         return SearchResult(matches, total, included, has_more)
 

@@ -151,12 +151,18 @@ def order_by(query: SearchQuery) -> list[Any]:
         if name == "_id":
             expr: Any = r.res_id
         elif name == "_lastUpdated":
-            expr = r.last_updated
+            # "+ 0" keeps SQLite from walking the last_updated index in order (every row of the type)
+            # when criteria already narrow the rows; with no criteria that walk is the best plan.
+            expr = r.last_updated + 0 if query.criteria else r.last_updated
         else:
             expr = _sort_value(query.resource_type, name, descending)
-        terms.append(expr.desc() if descending else expr.asc())
-    if not query.sort:
-        terms.append(r.last_updated.asc())
+        term = expr.desc() if descending else expr.asc()
+        if name not in ("_id", "_lastUpdated"):
+            # Resources without the value sort last either way; SQLite and PostgreSQL differ by default.
+            term = term.nulls_last()
+        terms.append(term)
+    # With no _sort the order is by id alone: the primary key then serves both the criteria lookups and
+    # the ordering, whereas ordering by another index makes SQLite walk every row of the type.
     terms.append(r.res_id.asc())
     return terms
 

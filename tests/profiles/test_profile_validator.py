@@ -128,9 +128,7 @@ def test_missing_mandatory_element(patient: dict[str, Any], element: str) -> Non
 def test_birth_date_with_only_an_extension_counts_as_present(patient: dict[str, Any]) -> None:
     del patient["birthDate"]
     patient["_birthDate"] = {
-        "extension": [
-            {"url": "http://hl7.org/fhir/StructureDefinition/data-absent-reason", "valueCode": "unknown"}
-        ]
+        "extension": [{"url": "http://hl7.org/fhir/StructureDefinition/data-absent-reason", "valueCode": "unknown"}]
     }
     assert validate(patient) == []
 
@@ -218,9 +216,7 @@ def test_unknown_own_base_profile_is_an_error(patient: dict[str, Any]) -> None:
     unknown = f"{CANONICAL_BASE}/StructureDefinition/closer-nonesuch"
     patient["meta"]["profile"].append(unknown)
     issue = _only(validate(patient))
-    assert issue == ProfileIssue(
-        "Patient.meta.profile[1]", issue.message, code="not-supported", severity="error"
-    )
+    assert issue == ProfileIssue("Patient.meta.profile[1]", issue.message, code="not-supported", severity="error")
     assert unknown in issue.message
 
 

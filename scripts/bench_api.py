@@ -1,0 +1,315 @@
+#!/usr/bin/env python
+"""Benchmark the FHIR API on a live server (gunicorn via `closer serve`), on SQLite and PostgreSQL.
+
+Prints, per backend and side by side with the targets:
+  - transaction ingest of Bundles of 100 Patients + 100 Conditions, in resources per second;
+  - read p50/p99 (one client);
+  - identifier search p50/p99 at 1, 8 and 32 concurrent clients;
+  - server memory (RSS of all gunicorn processes) while paging through every Patient.
+
+Usage: python scripts/bench_api.py [--patients 100000] [--backend sqlite|postgres|both]
+The store is new for each run (a temp SQLite file; a `closer_bench` schema on PostgreSQL).
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import multiprocessing
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from urllib.parse import quote
+
+NHS = "https://fhir.nhs.uk/Id/nhs-number"
+HEADERS = {"Content-Type": "application/fhir+json", "Accept": "application/fhir+json"}
+PG_URL = os.environ.get("CLOSER_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+ROOT = Path(__file__).resolve().parent.parent
+TARGET_INGEST = 1500.0
+TARGET_SEARCH_P99_AT_8 = 25.0
+
+
+def nhs_number(n: int) -> str:
+    """A valid test-range NHS number for a counter (Modulus 11; skips counters whose check digit is 10)."""
+    while True:
+        body = f"9{n:08d}"[-9:]
+        body = "9" + body[1:]
+        total = sum(int(d) * w for d, w in zip(body, range(10, 1, -1), strict=True))
+        check = 11 - total % 11
+        if check == 11:
+            check = 0
+        if check != 10:
+            return body + str(check)
+        n += 1_000_000
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Server:
+    def __init__(self, database_url: str, workers: int) -> None:
+        self.port = free_port()
+        env = {
+            **os.environ,
+            "CLOSER_DATABASE_URL": database_url,
+            "CLOSER_LOG_LEVEL": "WARNING",
+            "CLOSER_MAX_BODY_BYTES": str(50 * 1024 * 1024),
+        }
+        cmd = [
+            sys.executable,
+            "-m",
+            "closer.cli",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--workers",
+            str(workers),
+        ]
+        self.proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                status, _ = request(self.port, "GET", "/healthz")
+                if status == 200:
+                    return
+            except OSError:
+                time.sleep(0.2)
+        self.stop()
+        raise SystemExit("server did not start")
+
+    def rss_mb(self) -> float:
+        """Resident memory of the gunicorn master and its workers."""
+        pids = [self.proc.pid]
+        children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children")
+        if children.exists():
+            pids += [int(p) for p in children.read_text().split()]
+        total = 0
+        for pid in pids:
+            try:
+                for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1])
+            except FileNotFoundError:
+                pass
+        return total / 1024
+
+    def stop(self) -> None:
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+_local = threading.local()
+
+
+def request(port: int, method: str, path: str, body: bytes | None = None) -> tuple[int, bytes]:
+    """One request on this thread's keep-alive connection, reconnecting once if the server closed it."""
+    for attempt in (1, 2):
+        conn = getattr(_local, "conn", None)
+        if conn is None or getattr(_local, "port", None) != port:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+            _local.conn, _local.port = conn, port
+        try:
+            conn.request(method, path, body=body, headers=HEADERS)
+            response = conn.getresponse()
+            return response.status, response.read()
+        except (http.client.HTTPException, OSError):
+            conn.close()
+            _local.conn = None
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+def bundle(start: int, size: int) -> bytes:
+    entries = []
+    for n in range(start, start + size):
+        full_url = f"urn:uuid:{uuid.uuid4()}"
+        patient = {
+            "resourceType": "Patient",
+            "identifier": [{"system": NHS, "value": nhs_number(n)}],
+            "name": [{"family": f"Family{n % 5000}", "given": [f"Given{n % 300}"]}],
+            "gender": "female" if n % 2 else "male",
+            "birthDate": f"19{30 + n % 40}-{1 + n % 12:02d}-{1 + n % 28:02d}",
+            "address": [{"postalCode": f"SY{n % 20} {n % 9}AB"}],
+        }
+        condition = {
+            "resourceType": "Condition",
+            "subject": {"reference": full_url},
+            "code": {"coding": [{"system": "http://snomed.info/sct", "code": "44054006"}]},
+            "onsetDateTime": "2019-06-01",
+        }
+        entries.append({"fullUrl": full_url, "resource": patient, "request": {"method": "POST", "url": "Patient"}})
+        entries.append({"resource": condition, "request": {"method": "POST", "url": "Condition"}})
+    return json.dumps({"resourceType": "Bundle", "type": "transaction", "entry": entries}).encode()
+
+
+def ingest(port: int, patients: int, clients: int) -> tuple[float, list[str]]:
+    """Load `patients` Patients (+ as many Conditions); returns resources/s and the Patient ids."""
+    ids: list[str] = []
+    starts = list(range(0, patients, 100))
+
+    def post(start: int) -> list[str]:
+        body = bundle(start, min(100, patients - start))
+        status, data = request(port, "POST", "/", body)
+        if status != 200:
+            raise SystemExit(f"ingest failed: {status} {data[:300]!r}")
+        entries = json.loads(data)["entry"]
+        return [e["response"]["location"].split("/")[1] for e in entries[::2]]
+
+    began = time.perf_counter()
+    done = 0
+    with ThreadPoolExecutor(clients) as pool:
+        for got in pool.map(post, starts):
+            ids.extend(got)
+            done += len(got)
+            if done % 10_000 == 0:
+                rate = done * 2 / (time.perf_counter() - began)
+                print(f"    loaded {done:>7} patients ({rate:,.0f} resources/s)", flush=True)
+    elapsed = time.perf_counter() - began
+    return patients * 2 / elapsed, ids
+
+
+def percentile(values: list[float], pct: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))]
+
+
+def _search_worker(args: tuple[int, list[str]]) -> list[float]:
+    port, numbers = args
+    latencies = []
+    for number in numbers:
+        path = f"/Patient?identifier={quote(NHS + '|' + number, safe='')}"
+        began = time.perf_counter()
+        status, data = request(port, "GET", path)
+        latencies.append((time.perf_counter() - began) * 1000)
+        if status != 200 or b'"total":1' not in data:
+            raise SystemExit(f"search failed for {number}: {status} {data[:200]!r}")
+    return latencies
+
+
+def search_latency(port: int, patients: int, clients: int, per_client: int) -> list[float]:
+    rng = random.Random(clients)
+    jobs = [(port, [nhs_number(rng.randrange(patients)) for _ in range(per_client)]) for _ in range(clients)]
+    with multiprocessing.get_context("fork").Pool(clients) as pool:
+        results = pool.map(_search_worker, jobs)
+    return [lat for part in results for lat in part]
+
+
+def read_latency(port: int, ids: list[str], count: int) -> list[float]:
+    rng = random.Random(7)
+    latencies = []
+    for _ in range(count):
+        began = time.perf_counter()
+        status, _ = request(port, "GET", f"/Patient/{rng.choice(ids)}")
+        latencies.append((time.perf_counter() - began) * 1000)
+        assert status == 200
+    return latencies
+
+
+def page_memory(server: Server, page_size: int) -> tuple[int, float, float, float]:
+    """Page through every Patient; returns (resources seen, RSS before, max RSS, seconds)."""
+    before = server.rss_mb()
+    peak, seen = before, 0
+    path: str | None = f"/Patient?_count={page_size}&_total=none"
+    began = time.perf_counter()
+    while path:
+        status, data = request(server.port, "GET", path)
+        assert status == 200, data[:200]
+        page = json.loads(data)
+        seen += len(page.get("entry", []))
+        nxt = [link["url"] for link in page["link"] if link["relation"] == "next"]
+        path = nxt[0].split(str(server.port), 1)[1] if nxt else None
+        peak = max(peak, server.rss_mb())
+    return seen, before, peak, time.perf_counter() - began
+
+
+def prepare_database(backend: str, tmp: str) -> str:
+    if backend == "sqlite":
+        return f"sqlite:///{tmp}/bench.db"
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(PG_URL)
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA IF EXISTS closer_bench CASCADE"))
+        conn.execute(text("CREATE SCHEMA closer_bench"))
+    engine.dispose()
+    return f"{PG_URL}?options=-csearch_path%3Dcloser_bench"
+
+
+def run(backend: str, patients: int, workers: int, per_client: int) -> dict[str, object]:
+    print(f"\n== {backend}: {patients:,} patients, gunicorn workers={workers}", flush=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        server = Server(prepare_database(backend, tmp), workers)
+        try:
+            rate, ids = ingest(server.port, patients, clients=2)
+            reads = read_latency(server.port, ids, 2000)
+            searches = {c: search_latency(server.port, patients, c, per_client) for c in (1, 8, 32)}
+            seen, before, peak, seconds = page_memory(server, 1000)
+        finally:
+            server.stop()
+    result: dict[str, object] = {
+        "ingest": rate,
+        "read": (percentile(reads, 50), percentile(reads, 99)),
+        "search": {c: (percentile(v, 50), percentile(v, 99), len(v)) for c, v in searches.items()},
+        "paging": (seen, before, peak, seconds),
+    }
+    return result
+
+
+def report(results: dict[str, dict[str, object]], patients: int) -> None:
+    names = list(results)
+    print(f"\n== results ({patients:,} Patients; machine: {os.cpu_count()} cores)")
+    print(f"{'measure':44}" + "".join(f"{n:>22}" for n in names) + f"{'target':>16}")
+
+    def row(label: str, values: list[str], target: str = "") -> None:
+        print(f"{label:44}" + "".join(f"{v:>22}" for v in values) + f"{target:>16}")
+
+    row("transaction ingest (resources/s)", [f"{results[n]['ingest']:,.0f}" for n in names], f">= {TARGET_INGEST:,.0f}")
+    row("read p50 / p99 (ms)", [f"{r[0]:.1f} / {r[1]:.1f}" for r in (results[n]["read"] for n in names)])  # type: ignore[index]
+    for c in (1, 8, 32):
+        target = f"p99 < {TARGET_SEARCH_P99_AT_8:.0f}" if c == 8 else ""
+        cells = []
+        for n in names:
+            p50, p99, _count = results[n]["search"][c]  # type: ignore[index]
+            cells.append(f"{p50:.1f} / {p99:.1f}")
+        row(f"identifier search p50 / p99 at {c:>2} clients (ms)", cells, target)
+    cells = []
+    for n in names:
+        _seen, before, peak, _seconds = results[n]["paging"]  # type: ignore[misc]
+        cells.append(f"{before:.0f} -> {peak:.0f} MB")
+    row("server RSS paging all Patients (_count=1000)", cells, "flat")
+    row("  resources paged", [f"{results[n]['paging'][0]:,}" for n in names])  # type: ignore[index]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--patients", type=int, default=100_000)
+    parser.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--requests-per-client", type=int, default=300)
+    args = parser.parse_args()
+    backends = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]
+    results = {b: run(b, args.patients, args.workers, args.requests_per_client) for b in backends}
+    report(results, args.patients)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,214 @@
+"""A real Closer server for real FHIR clients: `python -m closer.cli serve` (gunicorn, two workers) on a free
+loopback port, once on a fresh SQLite file and once on PostgreSQL (skipped with the reason when unreachable) in a
+schema of its own.
+
+The server runs exactly as `closer serve` runs it, configured only through CLOSER_* environment variables, and
+is stopped with SIGTERM at the end; a server that does not stop on SIGTERM fails the run.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+import requests
+from sqlalchemy import create_engine, text
+
+from fhir_profiles.nhs_number import generate_nhs_number
+
+STARTUP_SECONDS = 30.0
+SHUTDOWN_SECONDS = 20.0
+ROOT_CONFTEST = Path(__file__).resolve().parent.parent / "conftest.py"
+
+
+@dataclass(frozen=True)
+class LiveServer:
+    base_url: str
+    backend: str
+    pid: int
+    runtime_dir: Path  # the server's XDG_RUNTIME_DIR, so nothing it creates there escapes the test's tmp dir
+    stderr_path: Path
+
+    def stderr(self) -> str:
+        return _tail(self.stderr_path)
+
+
+def _tail(path: Path, limit: int = 6000) -> str:
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return ""
+    return text[-limit:]
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _server_env(database_url: str, runtime_dir: Path) -> dict[str, str]:
+    """The caller's environment without any CLOSER_* setting of its own (a developer's CLOSER_BASE_URL would
+    change every link), plus the database and a private runtime directory."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CLOSER_")}
+    env.update(
+        CLOSER_DATABASE_URL=database_url,
+        XDG_RUNTIME_DIR=str(runtime_dir),
+        PYTHONUNBUFFERED="1",
+    )
+    return env
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> str | None:
+    """SIGTERM, wait, SIGKILL if needed. Returns a complaint if the server did not stop cleanly."""
+    problem = None
+    if proc.poll() is not None:
+        problem = f"server had exited with status {proc.returncode} before it was stopped"
+    else:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            if (status := proc.wait(timeout=SHUTDOWN_SECONDS)) != 0:
+                problem = f"server exited with status {status} after SIGTERM"
+        except subprocess.TimeoutExpired:
+            problem = f"server did not stop within {SHUTDOWN_SECONDS:.0f} s of SIGTERM and was killed"
+    # The server runs in a session of its own (start_new_session), so its process group holds only processes
+    # this fixture started: sweep it, so that no worker outlives the run whatever happened to the master.
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    else:
+        problem = problem or "a server process was still running after the master exited"
+    proc.wait(timeout=10)
+    return problem
+
+
+def _wait_healthy(proc: subprocess.Popen[bytes], base_url: str, stderr_path: Path) -> str | None:
+    """None once GET /healthz answers 200; otherwise why it never did."""
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            return f"server exited with status {proc.returncode} during start-up"
+        try:
+            if requests.get(f"{base_url}/healthz", timeout=1).status_code == 200:
+                return None
+        except requests.RequestException:
+            pass
+        time.sleep(0.1)
+    return f"GET {base_url}/healthz did not answer within {STARTUP_SECONDS:.0f} s"
+
+
+@dataclass
+class _Started:
+    proc: subprocess.Popen[bytes]
+    server: LiveServer
+
+
+def _start(database_url: str, backend: str, workdir: Path) -> _Started:
+    runtime_dir = workdir / "run"
+    runtime_dir.mkdir(mode=0o700, exist_ok=True)
+    problem = ""
+    for attempt in range(3):  # another process may take the free port between our probe and gunicorn's bind
+        port = _free_port()
+        base_url = f"http://127.0.0.1:{port}"
+        stdout_path, stderr_path = workdir / f"server-{attempt}.out", workdir / f"server-{attempt}.err"
+        command = [sys.executable, "-m", "closer.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
+        with stdout_path.open("wb") as out, stderr_path.open("wb") as err:  # files, not pipes: a full pipe blocks
+            proc = subprocess.Popen(
+                [*command, "--workers", "2"],
+                cwd=workdir,
+                env=_server_env(database_url, runtime_dir),
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=err,
+                start_new_session=True,
+            )
+        problem = _wait_healthy(proc, base_url, stderr_path) or ""
+        if not problem:
+            return _Started(proc, LiveServer(base_url, backend, proc.pid, runtime_dir, stderr_path))
+        _stop(proc)
+        if "Address already in use" not in _tail(stderr_path):
+            break
+    pytest.fail(f"{problem}; server stderr:\n{_tail(stderr_path)}", pytrace=False)
+
+
+def _root_conftest(config: pytest.Config) -> ModuleType:
+    """tests/conftest.py as pytest loaded it (`import conftest` here would find this file instead)."""
+    for plugin in config.pluginmanager.get_plugins():
+        module_file = getattr(plugin, "__file__", None)
+        if isinstance(plugin, ModuleType) and module_file and Path(module_file).resolve() == ROOT_CONFTEST:
+            return plugin
+    raise RuntimeError(f"{ROOT_CONFTEST} is not loaded")
+
+
+@pytest.fixture(scope="session", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def live_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    workdir = tmp_path_factory.mktemp(f"live-{request.param}")
+    if request.param == "sqlite":
+        with _serving(f"sqlite:///{workdir}/closer.db", "sqlite", workdir) as server:
+            yield server
+        return
+    root = _root_conftest(request.config)
+    reason = root.postgres_available()
+    if reason:
+        pytest.skip(reason)
+    with _postgres_schema(root) as database_url, _serving(database_url, "postgres", workdir) as server:
+        yield server
+
+
+@contextmanager
+def _serving(database_url: str, backend: str, workdir: Path) -> Iterator[LiveServer]:
+    started = _start(database_url, backend, workdir)
+    try:
+        yield started.server
+    finally:
+        problem = _stop(started.proc)
+        if problem:
+            pytest.fail(f"{problem}; server stderr:\n{_tail(started.server.stderr_path)}", pytrace=False)
+
+
+@contextmanager
+def _postgres_schema(root: ModuleType) -> Iterator[str]:
+    """conftest's PostgreSQL server and helpers, but a schema of this run's own: the shared one is dropped and
+    truncated by every other PostgreSQL test run, which would pull the tables from under a live server."""
+    schema = f"closer_live_{os.getpid()}"
+    joiner = "&" if "?" in root.PG_BASE_URL else "?"
+    url = f"{root.PG_BASE_URL}{joiner}options=-csearch_path%3D{schema}"
+    admin = create_engine(root.PG_BASE_URL)
+    try:
+        with admin.begin() as conn:
+            conn.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+            conn.execute(text(f"CREATE SCHEMA {schema}"))
+        root._truncate_postgres(url)
+        yield url
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def new_nhs_number() -> Callable[[], str]:
+    """A fresh valid test-range NHS number on every call, never repeated within the run."""
+    rng = random.Random(20240611)
+    issued: set[str] = set()
+
+    def make() -> str:
+        while (number := generate_nhs_number(rng)) in issued:
+            pass
+        issued.add(number)
+        return number
+
+    return make
