@@ -15,6 +15,7 @@ from closer.api.shaping import shape
 from closer.errors import FhirError, invalid, not_supported, precondition_failed
 from closer.fhir import bundle
 from closer.fhir.outcome import information
+from closer.fhir.validate import with_id
 from closer.store.dates import BadDate, date_range
 from closer.store.query import SearchQuery, parse_search
 from closer.store.repository import Repository, WriteResult
@@ -110,8 +111,7 @@ def create(
                 raise precondition_failed(f"If-None-Exist '{if_none_exist}' matched more than one resource")
             if existing:
                 return Reply(200, existing[0], version_headers(base, existing[0]))
-        resource = {k: v for k, v in resource.items() if k != "id"}
-        return _write_reply(base, tx.create(resource, resource_id=resource_id))
+        return _write_reply(base, tx.create(with_id(resource, None), resource_id=resource_id))
 
 
 def update(
@@ -132,7 +132,7 @@ def conditional_update(
         if found:
             if resource.get("id") not in (None, found[0]["id"]):
                 raise invalid("Body id does not match the resource the condition found", f"{resource_type}.id")
-            return _write_reply(base, tx.update({**resource, "id": found[0]["id"]}, if_match=if_match))
+            return _write_reply(base, tx.update(with_id(resource, found[0]["id"]), if_match=if_match))
         if resource.get("id"):
             return _write_reply(base, tx.update(resource, if_match=if_match))
         return _write_reply(base, tx.create(resource))

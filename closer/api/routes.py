@@ -92,7 +92,8 @@ def metadata() -> Response:
 
 @fhir.post("/")
 def batch_or_transaction() -> Response:
-    return respond(transaction.process(repository(), paging(), body()))
+    reply = transaction.process(repository(), paging(), body(), minimal=prefer("return") == "minimal")
+    return respond(reply)
 
 
 @fhir.get("/_history")

@@ -8,7 +8,6 @@ reports each outcome in the response.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -20,9 +19,11 @@ from closer.api import interactions as ix
 from closer.errors import FhirError, invalid, not_supported, precondition_failed
 from closer.fhir.model import is_resource_type
 from closer.fhir.outcome import operation_outcome
+from closer.fhir.validate import Validated, validate_resource, with_id
 from closer.store.repository import Repository
 
 Resource = dict[str, Any]
+WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 ORDER = {"DELETE": 0, "POST": 1, "PUT": 2, "PATCH": 2, "GET": 3, "HEAD": 3}
 
 
@@ -38,7 +39,9 @@ class Entry:
     if_match: str | None
 
 
-def process(repo: Repository, paging: ix.Paging, body: Any) -> ix.Reply:
+def process(repo: Repository, paging: ix.Paging, body: Any, *, minimal: bool = False) -> ix.Reply:
+    """Run a batch or transaction; `minimal` (Prefer: return=minimal) leaves written resources out of the
+    response entries, which keeps bulk loads from sending every resource back."""
     if not isinstance(body, dict) or body.get("resourceType") != "Bundle":
         raise invalid("POST to the base URL takes a Bundle of type batch or transaction")
     kind = body.get("type")
@@ -46,8 +49,8 @@ def process(repo: Repository, paging: ix.Paging, body: Any) -> ix.Reply:
         raise invalid(f"Bundle.type must be batch or transaction, not {kind!r}", "Bundle.type")
     entries = [_entry(i, e) for i, e in enumerate(body.get("entry") or [])]
     if kind == "transaction":
-        return ix.Reply(200, _transaction(repo, paging, entries))
-    return ix.Reply(200, _batch(repo, paging, entries))
+        return ix.Reply(200, _transaction(repo, paging, entries, minimal))
+    return ix.Reply(200, _batch(repo, paging, entries, minimal))
 
 
 def _entry(index: int, raw: Any) -> Entry:
@@ -80,24 +83,29 @@ def _entry(index: int, raw: Any) -> Entry:
     )
 
 
-def _transaction(repo: Repository, paging: ix.Paging, entries: list[Entry]) -> Resource:
+def _transaction(repo: Repository, paging: ix.Paging, entries: list[Entry], minimal: bool) -> Resource:
     replies: dict[int, ix.Reply] = {}
     for entry in entries:
         with _blame(entry):
             _check_entry_type(entry)
+            if entry.resource is not None and entry.method in ("POST", "PUT"):
+                # Validate before the write lock is taken, so concurrent writers validate in parallel.
+                entry.resource = validate_resource(entry.resource)
     with repo.transaction() as tx:
         ids = _assign_ids(tx, entries)
         for entry in entries:
             if entry.resource is not None:
                 resolve = partial(_resolve, tx, index=entry.index)
                 with _blame(entry):
-                    entry.resource = _rewrite_references(entry.resource, ids, resolve)
+                    rewritten = _rewrite_references(entry.resource, ids, resolve)
+                    # Only reference strings changed, to valid `Type/id` values: the resource stays valid.
+                    entry.resource = Validated(rewritten) if isinstance(entry.resource, Validated) else rewritten
         changed: dict[tuple[str, str], int] = {}
         for entry in sorted(entries, key=lambda e: ORDER[e.method]):
             with _blame(entry):
                 replies[entry.index] = _execute(tx, paging, entry, ids)
                 _claim_identity(changed, entry, replies[entry.index])
-    return _response_bundle("transaction-response", paging.base, entries, replies)
+    return _response_bundle("transaction-response", paging.base, entries, replies, minimal)
 
 
 def _claim_identity(changed: dict[tuple[str, str], int], entry: Entry, reply: ix.Reply) -> None:
@@ -134,7 +142,7 @@ def _blame(entry: Entry) -> Iterator[None]:
         raise
 
 
-def _batch(repo: Repository, paging: ix.Paging, entries: list[Entry]) -> Resource:
+def _batch(repo: Repository, paging: ix.Paging, entries: list[Entry], minimal: bool) -> Resource:
     replies: dict[int, ix.Reply] = {}
     for entry in entries:
         try:
@@ -142,7 +150,7 @@ def _batch(repo: Repository, paging: ix.Paging, entries: list[Entry]) -> Resourc
                 replies[entry.index] = _execute(tx, paging, entry, {})
         except FhirError as exc:
             replies[entry.index] = ix.Reply(exc.status, operation_outcome(exc.all_issues()))
-    return _response_bundle("batch-response", paging.base, entries, replies)
+    return _response_bundle("batch-response", paging.base, entries, replies, minimal)
 
 
 def _assign_ids(repo: Repository, entries: list[Entry]) -> dict[str, str]:
@@ -159,9 +167,9 @@ def _assign_ids(repo: Repository, entries: list[Entry]) -> dict[str, str]:
                 if len(found) > 1:
                     raise precondition_failed(f"Bundle.entry[{entry.index}]: ifNoneExist matched several resources")
                 target = found[0]["id"] if found else None
-            entry_id = target or str(uuid.uuid4())
+            entry_id = target or repo.new_id()
             entry.if_none_exist = None if target else entry.if_none_exist
-            entry.resource = {**entry.resource, "id": entry_id}
+            entry.resource = with_id(entry.resource, entry_id)
             if target:
                 entry.method = "GET"
                 entry.path = [resource_type, target]
@@ -171,8 +179,8 @@ def _assign_ids(repo: Repository, entries: list[Entry]) -> dict[str, str]:
                 ids[entry.full_url] = f"{resource_type}/{entry.path[1]}"
             elif entry.query:
                 found = ix.find_matches(repo, resource_type, entry.query, limit=2)
-                entry_id = found[0]["id"] if len(found) == 1 else entry.resource.get("id") or str(uuid.uuid4())
-                entry.resource = {**entry.resource, "id": entry_id}
+                entry_id = found[0]["id"] if len(found) == 1 else entry.resource.get("id") or repo.new_id()
+                entry.resource = with_id(entry.resource, entry_id)
                 ids[entry.full_url] = f"{resource_type}/{entry_id}"
     return ids
 
@@ -246,7 +254,9 @@ def _execute(repo: Repository, paging: ix.Paging, entry: Entry, ids: dict[str, s
 _STATUS_TEXT = {200: "200 OK", 201: "201 Created", 204: "204 No Content"}
 
 
-def _response_bundle(kind: str, base: str, entries: list[Entry], replies: dict[int, ix.Reply]) -> Resource:
+def _response_bundle(
+    kind: str, base: str, entries: list[Entry], replies: dict[int, ix.Reply], minimal: bool
+) -> Resource:
     out = []
     for entry in entries:
         reply = replies[entry.index]
@@ -264,7 +274,8 @@ def _response_bundle(kind: str, base: str, entries: list[Entry], replies: dict[i
         elif reply.resource is not None:
             if reply.resource.get("id"):
                 item["fullUrl"] = f"{base}/{reply.resource['resourceType']}/{reply.resource['id']}"
-            item["resource"] = reply.resource
+            if not (minimal and entry.method in WRITES):
+                item["resource"] = reply.resource
         item["response"] = response
         out.append(item)
     return {"resourceType": "Bundle", "type": kind, "entry": out}

@@ -19,6 +19,19 @@ def check_id(resource_id: str) -> str:
     return resource_id
 
 
+class Validated(dict[str, Any]):
+    """A resource that has passed validate_resource. The transaction processor validates a Bundle's
+    resources before taking the database write lock, and the repository does not check them again."""
+
+
+def with_id(resource: dict[str, Any], resource_id: str | None) -> dict[str, Any]:
+    """The resource with its id replaced (or removed); a new id cannot make it invalid, so the mark stays."""
+    changed = {k: v for k, v in resource.items() if k != "id"}
+    if resource_id is not None:
+        changed["id"] = resource_id
+    return Validated(changed) if isinstance(resource, Validated) else changed
+
+
 def validate_resource(resource: Any) -> dict[str, Any]:
     """Raise a 400 (structure) or 422 (bindings, profiles) OperationOutcome naming each bad element."""
     validate_structure(resource)
@@ -35,4 +48,4 @@ def validate_resource(resource: Any) -> dict[str, Any]:
             )
     if issues:
         raise FhirError(issues[0].diagnostics, 422, "processing", issues=issues)
-    return dict(resource)
+    return Validated(resource)

@@ -15,7 +15,7 @@ import orjson
 from sqlalchemy import Connection, Engine, Table, bindparam, delete, false, func, insert, select, tuple_, update
 
 from closer.errors import conflict, gone, invalid, not_found, precondition_failed
-from closer.fhir.validate import check_id, validate_resource
+from closer.fhir.validate import Validated, check_id, validate_resource, with_id
 from closer.store import sqlsearch
 from closer.store.dates import format_instant, from_us, instant_now, to_us
 from closer.store.engine import WRITE_OPTION, is_postgres
@@ -109,6 +109,7 @@ class SqlRepository:
         self._conn = conn
         self._validate = validator
         self._pending: dict[Table, list[dict[str, Any]]] = {}
+        self._minted: set[str] = set()
 
     # -- connections ---------------------------------------------------------------------------------
     @contextmanager
@@ -145,10 +146,16 @@ class SqlRepository:
         self._pending.setdefault(table, []).extend(rows)
 
     # -- writes --------------------------------------------------------------------------------------
+    def new_id(self) -> str:
+        """A fresh server-assigned id; creating a resource with it needs no check that the id is free."""
+        minted = str(uuid.uuid4())
+        self._minted.add(minted)
+        return minted
+
     def create(self, resource: Resource, *, resource_id: str | None = None) -> WriteResult:
-        new_id = check_id(resource_id) if resource_id else str(uuid.uuid4())
         with self.transaction() as tx:
-            return tx._write({**resource, "id": new_id}, method="POST")
+            new_id = check_id(resource_id) if resource_id else tx.new_id()
+            return tx._write(with_id(resource, new_id), method="POST")
 
     def update(self, resource: Resource, *, if_match: str | None = None) -> WriteResult:
         if not resource.get("id"):
@@ -196,10 +203,12 @@ class SqlRepository:
 
     def _write(self, resource: Resource, *, method: str, expected_version: int | None = None) -> WriteResult:
         conn = self._bound()
-        resource = self._validate(resource)
+        if not isinstance(resource, Validated):
+            resource = self._validate(resource)
         resource_type, resource_id = resource["resourceType"], str(resource["id"])
         check_id(resource_id)
-        current = self._current(conn, resource_type, resource_id, lock=True)
+        fresh = method == "POST" and resource_id in self._minted
+        current = None if fresh else self._current(conn, resource_type, resource_id, lock=True)
         if expected_version is not None and (current is None or current.version != expected_version):
             found = "no resource" if current is None else f"version {current.version}"
             raise precondition_failed(
@@ -224,7 +233,21 @@ class SqlRepository:
             "deleted": False,
             "content": content,
         }
-        if current is None:
+        if fresh:  # a brand-new id: its row joins the batched inserts (lookups flush first)
+            self._buffer(
+                resources,
+                [
+                    {
+                        "res_type": resource_type,
+                        "res_id": resource_id,
+                        "version": version,
+                        "last_updated": values["last_updated"],
+                        "deleted": False,
+                        "content": content,
+                    }
+                ],
+            )
+        elif current is None:
             conn.execute(_INSERT_CURRENT, values)
         else:
             conn.execute(_UPDATE_CURRENT, values)
@@ -237,6 +260,8 @@ class SqlRepository:
         return WriteResult(resource, action)
 
     def _current(self, conn: Connection, resource_type: str, resource_id: str, *, lock: bool) -> Any:
+        if self._pending.get(resources):
+            self._flush()  # buffered new resources must be visible to this lookup
         stmt = _SELECT_CURRENT_FOR_UPDATE if lock and is_postgres(self.engine) else _SELECT_CURRENT
         return conn.execute(stmt, {"t": resource_type, "i": resource_id}).first()
 

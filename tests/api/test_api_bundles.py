@@ -464,3 +464,22 @@ def test_transaction_changing_one_resource_twice_fails(client: FlaskClient, app:
         oo = outcome(send(client, "POST", "/", bundle("transaction", *entries)), 400)
         assert "entry[" in diagnostics(oo)
     assert snapshot(app) == before
+
+
+def test_transaction_prefer_return_minimal_leaves_out_written_resources(client: FlaskClient) -> None:
+    pat_url = urn()
+    number = nhs_number()
+    body = bundle(
+        "transaction",
+        entry("POST", "Patient", patient(number), pat_url),
+        entry("POST", "Condition", condition(pat_url)),
+        entry("GET", f"Patient?identifier={NHS}|{number}"),
+    )
+    response = send(client, "POST", "/", body, headers={"Prefer": "return=minimal"})
+    assert response.status_code == 200
+    written, cond, read = response.get_json()["entry"]
+    assert "resource" not in written and "resource" not in cond
+    assert status(written) == 201 and written["response"]["location"].startswith("Patient/")
+    assert written["response"]["etag"] == 'W/"1"'
+    assert read["resource"]["resourceType"] == "Bundle"  # reads still return what they read
+    assert read["resource"]["total"] == 1
