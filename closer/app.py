@@ -11,7 +11,7 @@ from werkzeug.exceptions import HTTPException
 
 from closer.api.negotiation import JSON, render, response_format
 from closer.api.routes import fhir
-from closer.errors import FhirError, Issue
+from closer.errors import FhirError, Issue, internal_error
 from closer.fhir.outcome import operation_outcome
 from closer.logs import configure
 from closer.settings import Settings
@@ -98,5 +98,4 @@ def _http_error(exc: HTTPException) -> Response:
 def _unexpected_error(exc: Exception) -> Response:
     request_id = g.get("request_id", uuid.uuid4().hex)
     log.exception("unhandled error", extra={"request_id": request_id})
-    issue = Issue("exception", f"Internal server error; quote correlation id {request_id} to the operator")
-    return _outcome_response(500, [issue])
+    return _outcome_response(500, [internal_error(request_id)])

@@ -67,3 +67,8 @@ def not_supported(diagnostics: str, status: int = 400) -> FhirError:
 def processing(diagnostics: str, issues: list[Issue] | None = None, status: int = 422) -> FhirError:
     """Well-formed content that breaks a business or profile rule."""
     return FhirError(diagnostics, status, "processing", issues=list(issues or []))
+
+
+def internal_error(correlation_id: str) -> Issue:
+    """The issue for an unexpected failure: a correlation id to quote, never a stack trace."""
+    return Issue("exception", f"Internal server error; quote correlation id {correlation_id} to the operator")

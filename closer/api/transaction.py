@@ -8,6 +8,8 @@ reports each outcome in the response.
 
 from __future__ import annotations
 
+import logging
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -16,13 +18,14 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from closer.api import interactions as ix
-from closer.errors import FhirError, invalid, not_supported, precondition_failed
+from closer.errors import FhirError, internal_error, invalid, not_supported, precondition_failed
 from closer.fhir.model import is_resource_type
 from closer.fhir.outcome import operation_outcome
 from closer.fhir.validate import Validated, validate_resource, with_id
 from closer.store.repository import Repository
 
 Resource = dict[str, Any]
+log = logging.getLogger("closer.api")
 WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 ORDER = {"DELETE": 0, "POST": 1, "PUT": 2, "PATCH": 2, "GET": 3, "HEAD": 3}
 
@@ -150,6 +153,11 @@ def _batch(repo: Repository, paging: ix.Paging, entries: list[Entry], minimal: b
                 replies[entry.index] = _execute(tx, paging, entry, {})
         except FhirError as exc:
             replies[entry.index] = ix.Reply(exc.status, operation_outcome(exc.all_issues()))
+        except Exception:
+            # Earlier entries are committed, so the client must learn which entry failed, not get a bare 500.
+            error_id = uuid.uuid4().hex
+            log.exception("unhandled error in batch entry", extra={"entry": entry.index, "error_id": error_id})
+            replies[entry.index] = ix.Reply(500, operation_outcome([internal_error(error_id)]))
     return _response_bundle("batch-response", paging.base, entries, replies, minimal)
 
 

@@ -209,11 +209,13 @@ def fhirpath_of(resource_type: str, loc: tuple[Any, ...] | list[Any]) -> str:
 
 @cache
 def summary_elements(resource_type: str) -> frozenset[str]:
-    """Top-level elements marked isSummary in R4, for _summary=true."""
+    """Top-level elements marked isSummary in R4, for _summary=true, with their primitive extensions
+    (`_birthDate` travels with `birthDate`)."""
     cls = model_class(resource_type)
-    names = set()
+    names: set[str] = set()
     for name, field in cls.model_fields.items():
         extra = field.json_schema_extra or {}
         if isinstance(extra, dict) and extra.get("summary_element_property"):
-            names.add(field.alias or name)
+            json_name = field.alias or name
+            names.update((json_name, f"_{json_name}"))
     return frozenset(names | {"id", "meta", "resourceType"})

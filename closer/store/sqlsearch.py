@@ -6,9 +6,10 @@ semi-join driven by the index tables, so selective searches never scan the resou
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, false, func, not_, or_, select, true
+from sqlalchemy import ColumnElement, Select, Table, and_, false, func, not_, or_, select, true
 
 from closer.errors import invalid
 from closer.store.extract import normalise
@@ -24,34 +25,42 @@ def where_clause(query: SearchQuery) -> ColumnElement[bool]:
     return and_(*clauses)
 
 
-def criterion_clause(resource_type: str, c: Criterion, id_column: Any) -> ColumnElement[bool]:
+@cache
+def _alias(table: Table, depth: int) -> Any:
+    """One alias per table and chain depth, made once: building aliases is costly on the search hot
+    path, and sibling subqueries may share one, while a chained subquery needs its own so it is not
+    correlated with the subquery around it."""
+    return table.alias(f"{table.name}_{depth}")
+
+
+def criterion_clause(resource_type: str, c: Criterion, id_column: Any, depth: int = 0) -> ColumnElement[bool]:
     """A boolean clause on `id_column` (resource ids of `resource_type`) for one criterion."""
     if c.name == "_id":
         return id_column.in_([str(v) for v in c.values])
     if c.param is None:  # _lastUpdated
-        return id_column.in_(_last_updated_ids(resource_type, c))
-    ids = matching_ids(resource_type, c)
+        return id_column.in_(_last_updated_ids(resource_type, c, depth))
+    ids = matching_ids(resource_type, c, depth)
     negate = c.modifier == "not" or c.missing is True
     return id_column.not_in(ids) if negate else id_column.in_(ids)
 
 
-def matching_ids(resource_type: str, c: Criterion) -> Select[Any]:
+def matching_ids(resource_type: str, c: Criterion, depth: int = 0) -> Select[Any]:
     """Ids of resources of `resource_type` having an index row that satisfies the criterion."""
     param = c.param
     assert param is not None
-    table = INDEX_TABLES[param.type].alias()
+    table = _alias(INDEX_TABLES[param.type], depth)
     base = and_(table.c.res_type == resource_type, table.c.param == param.name)
     if c.missing is not None:
         return select(table.c.res_id).where(base)
     if c.chain is not None:
         assert c.chain_type is not None
-        inner = criterion_clause(c.chain_type, c.chain, table.c.target_id)
+        inner = criterion_clause(c.chain_type, c.chain, table.c.target_id, depth + 1)
         return select(table.c.res_id).where(base, table.c.target_type == c.chain_type, inner)
     return select(table.c.res_id).where(base, or_(*(_value_clause(param, c, table, v) for v in c.values)))
 
 
-def _last_updated_ids(resource_type: str, c: Criterion) -> Select[Any]:
-    r = resources.alias()
+def _last_updated_ids(resource_type: str, c: Criterion, depth: int) -> Select[Any]:
+    r = _alias(resources, depth)
     match = [_date_clause(v, r.c.last_updated, r.c.last_updated) for v in c.values if isinstance(v, DateValue)]
     return select(r.c.res_id).where(r.c.res_type == resource_type, r.c.deleted == false(), or_(*match))
 

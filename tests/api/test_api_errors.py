@@ -292,3 +292,38 @@ def test_update_after_rejected_write_still_sees_original(client: FlaskClient, se
     current = send(client, "GET", f"/Patient/{seeded['id']}")
     assert current.get_json() == seeded
     assert current.headers["ETag"] == 'W/"1"'
+
+
+def test_unexpected_exception_in_one_batch_entry_is_reported_on_that_entry(
+    client: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = interactions.check_body
+    calls: list[str] = []
+
+    def fails_second_time(resource_type: str, body: Any, resource_id: str | None = None) -> Any:
+        calls.append(resource_type)
+        if len(calls) == 2:
+            raise RuntimeError("disk on fire")
+        return real(resource_type, body, resource_id)
+
+    monkeypatch.setattr(interactions, "check_body", fails_second_time)
+    first, second = nhs_number(), nhs_number()
+    batch = {
+        "resourceType": "Bundle",
+        "type": "batch",
+        "entry": [
+            {"resource": patient(first), "request": {"method": "POST", "url": "Patient"}},
+            {"resource": patient(second), "request": {"method": "POST", "url": "Patient"}},
+        ],
+    }
+    response = send(client, "POST", "/", batch)
+    assert response.status_code == 200
+    ok, failed = response.get_json()["entry"]
+    assert ok["response"]["status"].startswith("201")
+    assert failed["response"]["status"] == "500"
+    failed_issue = failed["response"]["outcome"]["issue"][0]
+    assert failed_issue["code"] == "exception" and "correlation id" in failed_issue["diagnostics"]
+    assert "disk on fire" not in response.get_data(as_text=True)
+    monkeypatch.undo()
+    assert send(client, "GET", f"/Patient?identifier={NHS}|{first}").get_json()["total"] == 1
+    assert send(client, "GET", f"/Patient?identifier={NHS}|{second}").get_json()["total"] == 0
