@@ -11,7 +11,7 @@ from sqlalchemy.engine import make_url
 from closer.store.schema import metadata
 
 WRITE_OPTION = "closer_write"
-SQLITE_CACHE_KIB = 64 * 1024
+SQLITE_CACHE_KIB = 32 * 1024
 
 
 def make_engine(url: str, *, sqlite_synchronous: str = "FULL", pool_size: int = 5) -> Engine:
@@ -42,7 +42,7 @@ def _sqlite_engine(url: str, database: str | None, synchronous: str) -> Engine:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute(f"PRAGMA synchronous={synchronous.upper()}")
         cursor.execute("PRAGMA busy_timeout=30000")
-        # A 64 MB page cache per connection (SQLite's default is 2 MB) keeps the index b-trees of a
+        # A 32 MB page cache per connection (SQLite's default is 2 MB) keeps the index b-trees of a
         # county-sized store in memory, so ingest does not slow down as the store grows.
         cursor.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
         cursor.close()
