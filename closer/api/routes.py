@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, current_app, g, request
+from flask import Blueprint, Response, current_app, request
 
 from closer.api import interactions as ix
 from closer.api import transaction
@@ -186,7 +186,3 @@ def instance_history(resource_type: str, resource_id: str) -> Response:
 def vread(resource_type: str, resource_id: str, version: str) -> Response:
     check_type(resource_type)
     return respond(ix.vread(repository(), base_url(), resource_type, resource_id, version))
-
-
-def request_id() -> str:
-    return str(getattr(g, "request_id", ""))

@@ -9,6 +9,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
 from closer.store.schema import metadata
+from closer.store.writelock import WriteQueue, write_queue_for
 
 WRITE_OPTION = "closer_write"
 SQLITE_CACHE_KIB = 32 * 1024
@@ -57,3 +58,8 @@ def _sqlite_engine(url: str, database: str | None, synchronous: str) -> Engine:
 
 def is_postgres(engine: Engine) -> bool:
     return engine.dialect.name == "postgresql"
+
+
+def write_queue(engine: Engine) -> WriteQueue | None:
+    """A queue for this engine's writers: SQLite files need one, PostgreSQL does not."""
+    return write_queue_for(engine.url.database) if engine.dialect.name == "sqlite" else None

@@ -18,7 +18,7 @@ from closer.errors import conflict, gone, invalid, not_found, precondition_faile
 from closer.fhir.validate import Validated, check_id, validate_resource, with_id
 from closer.store import sqlsearch
 from closer.store.dates import format_instant, from_us, instant_now, to_us
-from closer.store.engine import WRITE_OPTION, is_postgres
+from closer.store.engine import WRITE_OPTION, is_postgres, write_queue
 from closer.store.extract import index_rows
 from closer.store.query import SearchQuery
 from closer.store.repository import HistoryEntry, OutboxEvent, Resource, SearchResult, WriteResult
@@ -33,6 +33,7 @@ from closer.store.schema import (
     resources,
 )
 from closer.store.searchparams import params_for
+from closer.store.writelock import queued
 
 _TABLES = {"token": idx_token, "string": idx_string, "date": idx_date, "reference": idx_reference, "number": idx_number}
 MAX_INCLUDED = 1000
@@ -110,6 +111,7 @@ class SqlRepository:
         self._validate = validator
         self._pending: dict[Table, list[dict[str, Any]]] = {}
         self._minted: set[str] = set()
+        self._queue = write_queue(engine) if conn is None else None
 
     # -- connections ---------------------------------------------------------------------------------
     @contextmanager
@@ -127,7 +129,7 @@ class SqlRepository:
         if self._conn is not None:
             yield self
             return
-        with self.engine.connect() as conn:
+        with queued(self._queue), self.engine.connect() as conn:
             conn.execution_options(**{WRITE_OPTION: True})
             with conn.begin():
                 tx = SqlRepository(self.engine, conn=conn, validator=self._validate)
