@@ -151,7 +151,8 @@ class SqlRepository:
     def new_id(self) -> str:
         """A fresh server-assigned id; creating a resource with it needs no check that the id is free."""
         minted = str(uuid.uuid4())
-        self._minted.add(minted)
+        if self._conn is not None:  # only a transaction's own writes can use the shortcut
+            self._minted.add(minted)
         return minted
 
     def create(self, resource: Resource, *, resource_id: str | None = None) -> WriteResult:
