@@ -105,3 +105,14 @@ def search(client: FlaskClient, url: str) -> dict[str, Any]:
 
 def ids(bundle: dict[str, Any]) -> list[str]:
     return [e["resource"]["id"] for e in bundle.get("entry", []) if e.get("search", {}).get("mode") != "outcome"]
+
+
+def found(client: FlaskClient, url: str) -> set[str]:
+    """The ids a search matched."""
+    return set(ids(search(client, url)))
+
+
+def check(client: FlaskClient, cases: list[tuple[str, set[str]]]) -> None:
+    """Run every search and report all that returned the wrong resources at once."""
+    wrong = [(url, got, want) for url, want in cases if (got := found(client, url)) != want]
+    assert not wrong, "\n".join(f"{url}: got {sorted(got)}, want {sorted(want)}" for url, got, want in wrong)

@@ -2,18 +2,9 @@
 
 from __future__ import annotations
 
-from apiutil import created, ids, nhs_number, search, send
+from apiutil import check, created, nhs_number, send
 from fhirdata import patient
 from flask.testing import FlaskClient
-
-
-def found(client: FlaskClient, url: str) -> set[str]:
-    return set(ids(search(client, url)))
-
-
-def check(client: FlaskClient, cases: list[tuple[str, set[str]]]) -> None:
-    wrong = [(url, got, want) for url, want in cases if (got := found(client, url)) != want]
-    assert not wrong, "\n".join(f"{url}: got {sorted(got)}, want {sorted(want)}" for url, got, want in wrong)
 
 
 def make(client: FlaskClient, family: str, given: str, **extra: object) -> str:

@@ -4,21 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from apiutil import created, ids, nhs_number, search, send
+from apiutil import check, created, found, nhs_number, send
 from fhirdata import NHS, SNOMED, condition, patient
 from flask.testing import FlaskClient
 
 LOCAL = "urn:oid:2.16.840.1.113883.2.1.3.2.4.18.23"
-
-
-def found(client: FlaskClient, url: str) -> set[str]:
-    return set(ids(search(client, url)))
-
-
-def check(client: FlaskClient, cases: list[tuple[str, set[str]]]) -> None:
-    """Run every search and report all that returned the wrong resources at once."""
-    wrong = [(url, got, want) for url, want in cases if (got := found(client, url)) != want]
-    assert not wrong, "\n".join(f"{url}: got {sorted(got)}, want {sorted(want)}" for url, got, want in wrong)
 
 
 def setup_patients(client: FlaskClient) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any], list[str]]:
