@@ -249,9 +249,8 @@ def test_unexpected_exception_is_500_with_correlation_id(
     assert "secret-internal-detail" not in response.get_data(as_text=True)
 
 
-def test_unexpected_exception_mid_transaction_rolls_back(
-    client: FlaskClient, app: Flask, monkeypatch: pytest.MonkeyPatch, seeded: dict
-) -> None:
+def fail_second_body_check(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Make the second resource the API checks raise an unexpected error; returns the calls seen."""
     real = interactions.check_body
     calls: list[str] = []
 
@@ -262,6 +261,13 @@ def test_unexpected_exception_mid_transaction_rolls_back(
         return real(resource_type, body, resource_id)
 
     monkeypatch.setattr(interactions, "check_body", fails_second_time)
+    return calls
+
+
+def test_unexpected_exception_mid_transaction_rolls_back(
+    client: FlaskClient, app: Flask, monkeypatch: pytest.MonkeyPatch, seeded: dict
+) -> None:
+    calls = fail_second_body_check(monkeypatch)
     number = nhs_number()
     transaction = {
         "resourceType": "Bundle",
@@ -297,16 +303,7 @@ def test_update_after_rejected_write_still_sees_original(client: FlaskClient, se
 def test_unexpected_exception_in_one_batch_entry_is_reported_on_that_entry(
     client: FlaskClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real = interactions.check_body
-    calls: list[str] = []
-
-    def fails_second_time(resource_type: str, body: Any, resource_id: str | None = None) -> Any:
-        calls.append(resource_type)
-        if len(calls) == 2:
-            raise RuntimeError("disk on fire")
-        return real(resource_type, body, resource_id)
-
-    monkeypatch.setattr(interactions, "check_body", fails_second_time)
+    calls = fail_second_body_check(monkeypatch)
     first, second = nhs_number(), nhs_number()
     batch = {
         "resourceType": "Bundle",
@@ -324,6 +321,7 @@ def test_unexpected_exception_in_one_batch_entry_is_reported_on_that_entry(
     failed_issue = failed["response"]["outcome"]["issue"][0]
     assert failed_issue["code"] == "exception" and "correlation id" in failed_issue["diagnostics"]
     assert "disk on fire" not in response.get_data(as_text=True)
+    assert len(calls) == 2
     monkeypatch.undo()
     assert send(client, "GET", f"/Patient?identifier={NHS}|{first}").get_json()["total"] == 1
     assert send(client, "GET", f"/Patient?identifier={NHS}|{second}").get_json()["total"] == 0
