@@ -75,8 +75,6 @@ def respond(reply: ix.Reply, *, write: bool = False) -> Response:
         response = Response(render(resource, fmt), status=status, content_type=f"{fmt}; charset=utf-8")
     for key, value in reply.headers.items():
         response.headers[key] = value
-    if reply.status == 200 and "Location" in response.headers and not write:
-        del response.headers["Location"]
     return response
 
 

@@ -156,6 +156,7 @@ class SqlRepository:
         return minted
 
     def create(self, resource: Resource, *, resource_id: str | None = None) -> WriteResult:
+        resource = self._checked(resource)
         with self.transaction() as tx:
             new_id = check_id(resource_id) if resource_id else tx.new_id()
             return tx._write(with_id(resource, new_id), method="POST")
@@ -164,8 +165,13 @@ class SqlRepository:
         if not resource.get("id"):
             raise invalid("An update must carry the resource id", "id")
         expected = parse_etag(if_match) if if_match else None
+        resource = self._checked(resource)
         with self.transaction() as tx:
             return tx._write(resource, method="PUT", expected_version=expected)
+
+    def _checked(self, resource: Resource) -> Resource:
+        """Validate now, before a write transaction takes the database's write lock."""
+        return resource if isinstance(resource, Validated) else self._validate(resource)
 
     def delete(self, resource_type: str, resource_id: str) -> WriteResult | None:
         with self.transaction() as tx:
@@ -206,8 +212,7 @@ class SqlRepository:
 
     def _write(self, resource: Resource, *, method: str, expected_version: int | None = None) -> WriteResult:
         conn = self._bound()
-        if not isinstance(resource, Validated):
-            resource = self._validate(resource)
+        resource = self._checked(resource)
         resource_type, resource_id = resource["resourceType"], str(resource["id"])
         check_id(resource_id)
         fresh = method == "POST" and resource_id in self._minted

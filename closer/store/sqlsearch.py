@@ -15,7 +15,7 @@ from closer.errors import invalid
 from closer.store.extract import normalise
 from closer.store.query import Criterion, DateValue, NumberValue, ReferenceValue, SearchQuery, TokenValue
 from closer.store.schema import INDEX_TABLES, idx_reference, resources
-from closer.store.searchparams import SearchParam
+from closer.store.searchparams import SearchParam, params_for
 
 
 def where_clause(query: SearchQuery) -> ColumnElement[bool]:
@@ -177,8 +177,6 @@ def order_by(query: SearchQuery) -> list[Any]:
 
 
 def _sort_value(resource_type: str, name: str, descending: bool) -> Any:
-    from closer.store.searchparams import params_for
-
     param = params_for(resource_type)[name]
     table = INDEX_TABLES[param.type].alias()
     column = {
