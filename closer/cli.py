@@ -2,14 +2,53 @@
 
 from __future__ import annotations
 
+from importlib.metadata import entry_points
+
 import click
 
 from closer.settings import Settings
 
 
-@click.group()
+class PluginGroup(click.Group):
+    """A command group whose commands come from an entry point group, loaded only when used.
+    Built-in adapters register the same way as third-party ones; a name registered twice is an error."""
+
+    def __init__(self, *args: object, entry_point_group: str, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.entry_point_group = entry_point_group
+
+    def _registered(self) -> dict[str, object]:
+        found: dict[str, object] = {}
+        for entry in entry_points(group=self.entry_point_group):
+            if entry.name in found:
+                raise click.ClickException(
+                    f"Two plugins register '{entry.name}' in {self.entry_point_group}: {found[entry.name]} "
+                    f"and {entry.value}"
+                )
+            found[entry.name] = entry
+        return found
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self._registered()})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        entry = self._registered().get(cmd_name)
+        if entry is None:
+            return super().get_command(ctx, cmd_name)
+        command = entry.load()  # type: ignore[attr-defined]
+        if not isinstance(command, click.Command):
+            raise click.ClickException(f"{entry.value} is not a click command")  # type: ignore[attr-defined]
+        return command
+
+
+@click.group(cls=PluginGroup, entry_point_group="closer.commands")
 def main() -> None:
     """Closer: FHIR R4 integration server for proactive case management."""
+
+
+@main.group(cls=PluginGroup, entry_point_group="closer.adapters")
+def ingest() -> None:
+    """Load a feed file into the store (adapters register in the closer.adapters entry point group)."""
 
 
 @main.command()

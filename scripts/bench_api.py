@@ -195,6 +195,12 @@ def percentile(values: list[float], pct: float) -> float:
     return ordered[min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))]
 
 
+def _fresh_connection() -> None:
+    """A forked client must not reuse the parent's keep-alive socket: two processes on one connection
+    read each other's responses."""
+    _local.conn = None
+
+
 def _search_worker(args: tuple[int, list[str]]) -> list[float]:
     port, numbers = args
     latencies = []
@@ -211,7 +217,7 @@ def _search_worker(args: tuple[int, list[str]]) -> list[float]:
 def search_latency(port: int, patients: int, clients: int, per_client: int) -> list[float]:
     rng = random.Random(clients)
     jobs = [(port, [nhs_number(rng.randrange(patients)) for _ in range(per_client)]) for _ in range(clients)]
-    with multiprocessing.get_context("fork").Pool(clients) as pool:
+    with multiprocessing.get_context("fork").Pool(clients, initializer=_fresh_connection) as pool:
         results = pool.map(_search_worker, jobs)
     return [lat for part in results for lat in part]
 

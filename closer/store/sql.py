@@ -136,6 +136,29 @@ class SqlRepository:
                 yield tx
                 tx._flush()
 
+    @contextmanager
+    def savepoint(self) -> Iterator[SqlRepository]:
+        """Inside `transaction()`: writes made in the block are undone alone if it raises, and the
+        rest of the transaction goes on (one bad record in a batch does not cost the batch)."""
+        conn = self._bound()
+        self._flush()
+        nested = conn.begin_nested()
+        try:
+            yield self
+            self._flush()
+        except BaseException:
+            self._pending = {}
+            nested.rollback()
+            raise
+        nested.commit()
+
+    @property
+    def connection(self) -> Connection:
+        """The transaction's connection, for tables an adapter owns (its message store) that must
+        commit or roll back together with the resources it writes. Only inside `transaction()`."""
+        self._flush()
+        return self._bound()
+
     def _flush(self) -> None:
         """Insert the buffered history, outbox and index rows, one executemany per table."""
         for table, rows in self._pending.items():

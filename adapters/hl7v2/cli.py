@@ -1,0 +1,150 @@
+"""Commands: `closer ingest hl7`, `closer mllp` and `closer messages list|show|replay`."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import click
+
+from adapters.hl7v2 import messagestore as store
+from adapters.hl7v2.framing import decode, split_messages
+from adapters.hl7v2.processor import Hl7Processor
+from adapters.report import IngestReport
+from adapters.writing import open_repository
+from closer.logs import configure as configure_logging
+from closer.settings import Settings
+
+HL7_SUFFIXES = {".hl7", ".txt", ".msg", ".er7", ".mllp", ".dat", ""}
+database_option = click.option("--database-url", help="Overrides CLOSER_DATABASE_URL.")
+
+
+def _configure_logs() -> None:
+    settings = Settings.from_env()
+    configure_logging(settings.log_format, settings.log_level)
+
+
+def _processor(database_url: str | None) -> Hl7Processor:
+    settings = Settings.from_env(database_url=database_url)
+    return Hl7Processor(open_repository(settings))
+
+
+def _files(paths: tuple[Path, ...]) -> Iterator[Path]:
+    for path in paths:
+        if path.is_dir():
+            yield from sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in HL7_SUFFIXES)
+        else:
+            yield path
+
+
+@click.command("hl7")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@database_option
+@click.option("--batch-size", default=200, show_default=True, help="Messages committed together.")
+@click.option("--report", "report_path", type=click.Path(path_type=Path), help="Write the full report as JSON.")
+def ingest_hl7(paths: tuple[Path, ...], database_url: str | None, batch_size: int, report_path: Path | None) -> None:
+    """Ingest HL7 v2 files or folders: single messages, many per file, FHS/BHS batches or MLLP frames."""
+    _configure_logs()
+    logging.getLogger("closer.hl7v2").setLevel(logging.ERROR)  # failures are in the report
+    processor = _processor(database_url)
+    work = [(f, n, text) for f in _files(paths) for n, text in enumerate(split_messages(decode(f.read_bytes())), 1)]
+    report = IngestReport(", ".join(str(p) for p in paths))
+    with click.progressbar(length=len(work), label="Ingesting HL7 v2", file=sys.stderr) as bar:
+        for start in range(0, len(work), max(1, batch_size)):
+            batch = work[start : start + batch_size]
+            for (file, number, _), outcome in zip(batch, processor.process_batch([t for *_, t in batch]), strict=True):
+                if outcome.status == "duplicate":
+                    report.duplicates += 1
+                elif outcome.code == "AA":
+                    report.accepted += 1
+                else:
+                    control = f" (MSH-10 {outcome.control_id})" if outcome.control_id else ""
+                    assert outcome.error is not None
+                    report.fail(f"{file} message {number}{control}", str(outcome.error))
+            bar.update(len(batch))
+    click.echo(report.summary())
+    if report_path:
+        report_path.write_text(json.dumps(report.as_dict(), indent=2))
+    sys.exit(0 if report.ok else 1)
+
+
+@click.command("mllp")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=2575, show_default=True, type=int)
+@database_option
+@click.option("--idle-timeout", default=300.0, show_default=True, help="Seconds before an idle connection closes.")
+def mllp(host: str, port: int, database_url: str | None, idle_timeout: float) -> None:
+    """Listen for HL7 v2 over MLLP; ACK each message after it is committed."""
+    from adapters.hl7v2.mllp import ClosingMllpServer
+
+    _configure_logs()
+    server = ClosingMllpServer(host, port, _processor(database_url), idle_timeout)
+    click.echo(f"MLLP listening on {host}:{server.server_address[1]}", err=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+
+
+@click.group("messages")
+def messages() -> None:
+    """See received HL7 v2 messages and their outcomes, and replay failed ones."""
+
+
+@messages.command("list")
+@click.option("--status", type=click.Choice([store.PROCESSED, store.STORED, store.FAILED, store.REJECTED]))
+@click.option("--limit", default=50, show_default=True)
+@database_option
+def list_messages(status: str | None, limit: int, database_url: str | None) -> None:
+    """The latest messages, newest first."""
+    processor = _processor(database_url)
+    with processor.repository.engine.connect() as conn:
+        rows = store.listing(conn, status, limit)
+    for row in rows:
+        error = f"  {row.error}" if row.error else ""
+        click.echo(f"{row.id:>8}  {row.received}  {row.status:9}  {row.message_type:9}  {row.control_id}{error}")
+
+
+@messages.command("show")
+@click.argument("message_id", type=int)
+@database_option
+def show_message(message_id: int, database_url: str | None) -> None:
+    """One message: its outcome, error, the resources it wrote and the raw text."""
+    processor = _processor(database_url)
+    with processor.repository.engine.connect() as conn:
+        row = store.get(conn, message_id)
+    if row is None:
+        raise click.ClickException(f"No message with id {message_id}")
+    click.echo(f"id:          {row.id}\nsender:      {row.sender}\ncontrol id:  {row.control_id}")
+    click.echo(f"type:        {row.message_type}\nstatus:      {row.status}\nreceived:    {row.received}")
+    click.echo(f"attempts:    {row.attempts}\nerror:       {row.error or '-'}\nresources:   {row.resources or '-'}")
+    click.echo("\n" + row.raw.replace("\r", "\n"))
+
+
+@messages.command("replay")
+@click.argument("message_ids", type=int, nargs=-1)
+@click.option("--all-failed", is_flag=True, help="Replay every failed message.")
+@database_option
+def replay_messages(message_ids: tuple[int, ...], all_failed: bool, database_url: str | None) -> None:
+    """Process dead-lettered messages again (after fixing the cause)."""
+    processor = _processor(database_url)
+    ids = list(message_ids)
+    if all_failed:
+        with processor.repository.engine.connect() as conn:
+            ids += [row.id for row in store.listing(conn, store.FAILED, limit=1_000_000)]
+    if not ids:
+        raise click.UsageError("Give message ids or --all-failed")
+    failures = 0
+    for message_id in ids:
+        try:
+            outcome = processor.replay(message_id)
+        except LookupError as exc:
+            raise click.ClickException(str(exc)) from None
+        failures += outcome.code != "AA"
+        click.echo(f"{message_id}: {outcome.code} {outcome.status} {outcome.text}")
+    sys.exit(1 if failures else 0)

@@ -1,0 +1,136 @@
+"""The HL7 v2 message store: every message received, its outcome and, for failures, why.
+
+A processed message's row is written in the same database transaction as its FHIR resources, so
+"acknowledged" always means "stored". The unique (sender, control id) key makes a resent message a
+duplicate that changes nothing. Failed messages stay here (the dead-letter store) until replayed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    Engine,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    func,
+    insert,
+    select,
+    update,
+)
+
+from closer.store.schema import metadata
+
+PROCESSED = "processed"  # mapped to FHIR and stored
+STORED = "stored"  # an event we keep raw only
+FAILED = "failed"  # dead-lettered: AE, kept for replay
+REJECTED = "rejected"  # unusable (AR)
+
+hl7_messages = Table(
+    "hl7_messages",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("sender", String(200), nullable=False),
+    Column("control_id", String(200), nullable=False),
+    Column("message_type", String(40), nullable=False, default=""),
+    Column("status", String(16), nullable=False),
+    Column("received_at", BigInteger, nullable=False),
+    Column("event_time", BigInteger, nullable=True),
+    Column("patient_id", String(64), nullable=True),
+    Column("visit_key", String(400), nullable=True),
+    Column("attempts", Integer, nullable=False, default=1),
+    Column("error", Text, nullable=True),
+    Column("resources", Text, nullable=True),  # JSON list of Type/id written
+    Column("raw", Text, nullable=False),
+    UniqueConstraint("sender", "control_id", name="uq_hl7_messages_sender_control"),
+    Index("ix_hl7_messages_visit", "visit_key", "status"),
+    Index("ix_hl7_messages_patient", "patient_id", "status"),
+    Index("ix_hl7_messages_status", "status", "id"),
+)
+
+
+def create_table(engine: Engine) -> None:
+    hl7_messages.create(engine, checkfirst=True)
+
+
+def now_us() -> int:
+    return int(datetime.now(UTC).timestamp() * 1_000_000)
+
+
+def to_us(moment: datetime | None) -> int | None:
+    return int(moment.timestamp() * 1_000_000) if moment else None
+
+
+@dataclass(frozen=True)
+class StoredMessage:
+    id: int
+    sender: str
+    control_id: str
+    message_type: str
+    status: str
+    received_at: int
+    attempts: int
+    error: str | None
+    resources: str | None
+    raw: str
+
+    @property
+    def received(self) -> str:
+        return datetime.fromtimestamp(self.received_at / 1_000_000, UTC).isoformat(timespec="seconds")
+
+
+_COLUMNS = [hl7_messages.c[name] for name in StoredMessage.__dataclass_fields__]
+
+
+def find(conn: Connection, sender: str, control_id: str) -> StoredMessage | None:
+    row = conn.execute(
+        select(*_COLUMNS).where(hl7_messages.c.sender == sender, hl7_messages.c.control_id == control_id)
+    ).first()
+    return StoredMessage(*row) if row else None
+
+
+def get(conn: Connection, message_id: int) -> StoredMessage | None:
+    row = conn.execute(select(*_COLUMNS).where(hl7_messages.c.id == message_id)).first()
+    return StoredMessage(*row) if row else None
+
+
+def save(conn: Connection, existing: StoredMessage | None, **values: Any) -> None:
+    """Insert the message's row, or update it when this is a retry of a failed one."""
+    values.setdefault("received_at", now_us())
+    if existing is None:
+        conn.execute(insert(hl7_messages).values(**values))
+    else:
+        values["attempts"] = existing.attempts + 1
+        conn.execute(update(hl7_messages).where(hl7_messages.c.id == existing.id).values(**values))
+
+
+def visit_messages(conn: Connection, visit_key: str) -> list[str]:
+    """Raw text of the processed messages of one visit, for re-folding its Encounter."""
+    rows = conn.execute(
+        select(hl7_messages.c.raw).where(hl7_messages.c.visit_key == visit_key, hl7_messages.c.status == PROCESSED)
+    )
+    return [row.raw for row in rows]
+
+
+def latest_patient_event(conn: Connection, patient_id: str) -> int | None:
+    return conn.execute(
+        select(func.max(hl7_messages.c.event_time)).where(
+            hl7_messages.c.patient_id == patient_id, hl7_messages.c.status == PROCESSED
+        )
+    ).scalar()
+
+
+def listing(conn: Connection, status: str | None = None, limit: int = 50) -> list[StoredMessage]:
+    query = select(*_COLUMNS).order_by(hl7_messages.c.id.desc()).limit(limit)
+    if status:
+        query = query.where(hl7_messages.c.status == status)
+    return [StoredMessage(*row) for row in conn.execute(query)]

@@ -1,0 +1,356 @@
+"""One HL7 v2 message in, FHIR resources and a message-store row out, atomically, and the ACK to send.
+
+Order of work: split and map the message (pure, no lock held), then in one database transaction:
+check for a duplicate, write the Patient, practice, Encounter (re-folded from all the visit's
+messages), diagnoses, allergies, next of kin and a Provenance, and record the message as processed.
+Anything that goes wrong rolls all of that back and the message is kept as failed (dead-lettered)
+with the reason, and the sender gets AE. Unusable messages are kept as rejected and get AR.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from sqlalchemy.exc import IntegrityError
+
+from adapters.hl7v2 import messagestore as store
+from adapters.hl7v2.ack import build_ack
+from adapters.hl7v2.errors import Hl7Error, MessageInvalid, MessageRejected
+from adapters.hl7v2.mapping import MappedMessage, VisitEvent, header_of, map_message
+from adapters.hl7v2.parser import Message, parse
+from adapters.hl7v2.visits import fold
+from adapters.identity import derived_id, local_system
+from adapters.writing import ensure, put
+from closer.errors import FhirError
+from closer.store.query import parse_search
+from closer.store.sql import SqlRepository
+
+log = logging.getLogger("closer.hl7v2")
+JSON = dict[str, Any]
+
+PARTICIPANT_TYPE = "http://terminology.hl7.org/CodeSystem/provenance-participant-type"
+# Resources that point at a patient, re-pointed to the survivor on a merge (A40/A34).
+PATIENT_REFERENCES = (
+    ("Encounter", "subject"),
+    ("Condition", "subject"),
+    ("AllergyIntolerance", "patient"),
+    ("RelatedPerson", "patient"),
+)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one message and the ACK that says so."""
+
+    code: str  # AA, AE or AR
+    status: str  # processed, stored, duplicate, failed, rejected
+    text: str = ""
+    error: Hl7Error | None = None
+    message: Message | None = None
+    resources: list[str] = field(default_factory=list)
+
+    @property
+    def control_id(self) -> str:
+        return self.message.control_id if self.message is not None else ""
+
+    def ack(self) -> str:
+        return build_ack(self.code, self.message, self.text, self.error)
+
+
+class Hl7Processor:
+    def __init__(self, repository: SqlRepository) -> None:
+        self.repository = repository
+        store.create_table(repository.engine)
+
+    # -- entry points ------------------------------------------------------------------------------
+    def process(self, text: str) -> Outcome:
+        """Process one message in its own transaction. Never raises: every failure is an Outcome."""
+        return self.process_batch([text])[0]
+
+    def process_batch(self, texts: Iterable[str]) -> list[Outcome]:
+        """Process messages in one database transaction (one commit, so bulk loads are fast) with a
+        savepoint per message, so a failing message is rolled back and dead-lettered alone."""
+        prepared = [self._prepare(text) for text in texts]
+        outcomes: list[Outcome | None] = [p if isinstance(p, Outcome) else None for p in prepared]
+        failed: list[tuple[int, Hl7Error]] = []
+        work = [(i, p) for i, p in enumerate(prepared) if not isinstance(p, Outcome)]
+        if work:
+            try:
+                with self.repository.transaction() as tx:
+                    for index, (message, mapped) in work:
+                        try:
+                            with tx.savepoint():
+                                outcomes[index] = self._apply(tx, message, mapped)
+                        except Exception as exc:
+                            failed.append((index, _as_error(exc)))
+            except Exception as exc:
+                error = _as_error(exc)
+                failed = [(i, error) for i, _ in work]
+                for i, _ in work:
+                    outcomes[i] = None
+        for index, error in failed:
+            message = prepared[index][0]  # type: ignore[index]
+            outcomes[index] = self._dead_letter(message, error)
+        return [o for o in outcomes if o is not None]
+
+    def replay(self, message_id: int) -> Outcome:
+        """Process a stored (typically failed) message again, e.g. after a fix."""
+        with self.repository.engine.connect() as conn:
+            stored = store.get(conn, message_id)
+        if stored is None:
+            raise LookupError(f"No message with id {message_id}")
+        return self.process(stored.raw)
+
+    # -- steps -------------------------------------------------------------------------------------
+    def _prepare(self, text: str) -> tuple[Message, MappedMessage] | Outcome:
+        """Split and map outside the transaction. Unusable messages are rejected here; content errors
+        are dead-lettered (they may succeed on replay after a fix)."""
+        try:
+            message = parse(text)
+            header_of(message)
+        except MessageRejected as exc:
+            return self._reject(text, exc)
+        except Hl7Error as exc:
+            return self._dead_letter(message, exc)
+        try:
+            return message, map_message(message)
+        except Hl7Error as exc:
+            return self._dead_letter(message, exc)
+        except Exception as exc:
+            log.exception("Mapping failed for message %s", message.control_id)
+            return self._dead_letter(message, _as_error(exc))
+
+    def _apply(self, tx: SqlRepository, message: Message, mapped: MappedMessage) -> Outcome:
+        header = mapped.header
+        conn = tx.connection
+        existing = store.find(conn, header.sending_facility, header.control_id)
+        if existing is not None and existing.status in (store.PROCESSED, store.STORED):
+            return Outcome("AA", "duplicate", "Duplicate: already accepted", message=message)
+        written: list[str] = []
+        if mapped.mapped:
+            written = self._write_resources(tx, message, mapped)
+        status = store.PROCESSED if mapped.mapped else store.STORED
+        try:
+            store.save(
+                tx.connection,
+                existing,
+                sender=header.sending_facility,
+                control_id=header.control_id,
+                message_type=f"{header.message_code}^{header.trigger}",
+                status=status,
+                event_time=store.to_us(header.sort_time),
+                patient_id=mapped.patient_id or None,
+                visit_key=mapped.visit_key or None,
+                error=None,
+                resources=orjson.dumps(written).decode(),
+                raw=message.text,
+            )
+        except IntegrityError:  # the same message committed by another connection meanwhile
+            raise _Duplicate("Duplicate: already accepted") from None
+        text = "Accepted" if mapped.mapped else f"Accepted and stored raw ({header.message_code}^{header.trigger})"
+        return Outcome("AA", status, text, message=message, resources=written)
+
+    def _write_resources(self, tx: SqlRepository, message: Message, mapped: MappedMessage) -> list[str]:
+        header = mapped.header
+        written: list[str] = []
+        assert mapped.patient is not None
+        patient_id = self._surviving_id(tx, mapped.patient_id)
+        if patient_id != mapped.patient_id:
+            _repoint(mapped, patient_id)
+        if mapped.practice is not None:
+            ensure(tx, mapped.practice)
+        latest = store.latest_patient_event(tx.connection, patient_id)
+        if latest is None or header.sort_time is None or store.to_us(header.sort_time) >= latest:  # type: ignore[operator]
+            put(tx, _merge_patient(_read(tx, "Patient", patient_id), mapped.patient))
+        written.append(f"Patient/{patient_id}")
+        if mapped.merged_patient_id and mapped.merged_patient_id != patient_id:
+            written.extend(self._merge(tx, mapped.merged_patient_id, patient_id))
+        if mapped.visit is not None:
+            events = [mapped.visit, *self._visit_history(tx, mapped)]
+            encounter = fold(
+                events,
+                encounter_id=mapped.encounter_id,
+                visit_number=mapped.visit_key.rsplit("|", 1)[-1],
+                facility=mapped.service_provider,
+                patient_id=patient_id,
+            )
+            put(tx, encounter)
+            written.append(f"Encounter/{mapped.encounter_id}")
+        for resource in (*mapped.conditions, *mapped.allergies, *mapped.related):
+            put(tx, resource)
+            written.append(f"{resource['resourceType']}/{resource['id']}")
+        put(tx, _provenance(header, written))
+        return written
+
+    def _visit_history(self, tx: SqlRepository, mapped: MappedMessage) -> list[VisitEvent]:
+        events = []
+        for raw in store.visit_messages(tx.connection, mapped.visit_key):
+            previous = map_message(parse(raw)).visit
+            if previous is not None and previous.control_id != mapped.header.control_id:
+                events.append(previous)
+        return events
+
+    def _surviving_id(self, tx: SqlRepository, patient_id: str) -> str:
+        """A message about a record that was merged away is applied to the surviving record."""
+        current = _read(tx, "Patient", patient_id)
+        for link in (current or {}).get("link", []):
+            if link.get("type") == "replaced-by":
+                return str(link["other"]["reference"]).split("/", 1)[1]
+        return patient_id
+
+    def _merge(self, tx: SqlRepository, old_id: str, survivor_id: str) -> list[str]:
+        """A40/A34: the old record is replaced-by the survivor, and what pointed at the old record now
+        points at the survivor, so a search by the surviving identifier finds the whole history."""
+        old = _read(tx, "Patient", old_id) or {"resourceType": "Patient", "id": old_id}
+        old = {k: v for k, v in old.items() if k != "meta"}
+        old["active"] = False
+        old["link"] = [{"other": {"reference": f"Patient/{survivor_id}"}, "type": "replaced-by"}]
+        put(tx, old)
+        survivor = _read(tx, "Patient", survivor_id)
+        assert survivor is not None
+        links = [link for link in survivor.get("link", []) if link["other"]["reference"] != f"Patient/{old_id}"]
+        links.append({"other": {"reference": f"Patient/{old_id}"}, "type": "replaces"})
+        put(tx, {**{k: v for k, v in survivor.items() if k != "meta"}, "link": links})
+        moved = [f"Patient/{old_id}"]
+        for resource_type, element in PATIENT_REFERENCES:
+            query = parse_search(resource_type, [(element, f"Patient/{old_id}"), ("_count", "1000")])
+            for resource in tx.search(query).matches:
+                changed = {k: v for k, v in resource.items() if k != "meta"}
+                changed[element] = {"reference": f"Patient/{survivor_id}"}
+                put(tx, changed)
+                moved.append(f"{resource_type}/{resource['id']}")
+        return moved
+
+    # -- failures ----------------------------------------------------------------------------------
+    def _dead_letter(self, message: Message, error: Hl7Error) -> Outcome:
+        if isinstance(error, _Duplicate):
+            return Outcome("AA", "duplicate", "Duplicate: already accepted", message=message)
+        log.warning("HL7 message %s failed: %s", message.control_id, error)
+        self._keep(message.sending_facility, message.control_id, message.text, store.FAILED, error, message)
+        return Outcome("AE", "failed", error.message, error, message)
+
+    def _reject(self, text: str, error: MessageRejected) -> Outcome:
+        log.warning("HL7 message rejected: %s", error)
+        try:
+            message: Message | None = parse(text)
+        except MessageRejected:
+            message = None
+        sender = message.sending_facility if message else ""
+        control_id = message.control_id if message and message.control_id else ""
+        self._keep(sender, control_id, text, store.REJECTED, error, message)
+        return Outcome("AR", "rejected", error.message, error, message)
+
+    def _keep(
+        self, sender: str, control_id: str, raw: str, status: str, error: Hl7Error, message: Message | None
+    ) -> None:
+        """Record a message we could not process. A failure to record it is logged, not raised: the
+        sender gets AE/AR and will resend, so nothing is lost."""
+        try:
+            with self.repository.engine.begin() as conn:
+                key = control_id or f"unidentified-{derived_id('m', raw, str(store.now_us()))}"
+                existing = store.find(conn, sender, key) if control_id else None
+                if existing is not None and existing.status in (store.PROCESSED, store.STORED):
+                    return
+                store.save(
+                    conn,
+                    existing,
+                    sender=sender,
+                    control_id=key,
+                    message_type=f"{message.message_code}^{message.trigger_event}" if message else "",
+                    status=status,
+                    error=str(error),
+                    raw=raw.replace("\x00", "\\x00"),
+                )
+        except Exception:
+            log.exception("Could not record failed HL7 message %s", control_id)
+
+
+class _Duplicate(Hl7Error):
+    """Another connection committed the same message first."""
+
+
+def _as_error(exc: Exception) -> Hl7Error:
+    if isinstance(exc, Hl7Error):
+        return exc
+    if isinstance(exc, FhirError):
+        return MessageInvalid(f"The FHIR resources made from this message are not valid: {exc}", code="207")
+    return Hl7Error(f"Internal error while storing the message ({type(exc).__name__})", code="207")
+
+
+def _read(tx: SqlRepository, resource_type: str, resource_id: str) -> JSON | None:
+    try:
+        return tx.read(resource_type, resource_id)
+    except FhirError as exc:
+        if exc.status in (404, 410):
+            return None
+        raise
+
+
+def _merge_patient(existing: JSON | None, incoming: JSON) -> JSON:
+    """The message's view of the patient over what we already hold: what the message does not say
+    (other identifiers, the GP when PD1 is absent, links from merges) is kept."""
+    if existing is None:
+        return incoming
+    merged = {k: v for k, v in existing.items() if k != "meta"}
+    merged.update(incoming)
+    seen = {(i.get("system"), i.get("value")) for i in incoming.get("identifier", [])}
+    merged["identifier"] = [
+        *incoming.get("identifier", []),
+        *(i for i in existing.get("identifier", []) if (i.get("system"), i.get("value")) not in seen),
+    ]
+    if "deceasedDateTime" in merged and "deceasedBoolean" in merged:
+        del merged["deceasedBoolean"]
+    return merged
+
+
+def _repoint(mapped: MappedMessage, patient_id: str) -> None:
+    reference = {"reference": f"Patient/{patient_id}"}
+    assert mapped.patient is not None
+    mapped.patient["id"] = patient_id
+    mapped.patient_id = patient_id
+    for resource in mapped.conditions:
+        resource["subject"] = reference
+    for resource in (*mapped.allergies, *mapped.related):
+        resource["patient"] = reference
+
+
+def _sending_system(application: str, facility: str) -> JSON:
+    who: JSON = {"display": f"{application or 'unnamed application'} at {facility}"}
+    if application:
+        who["identifier"] = {"system": local_system("application", facility), "value": application}
+    return who
+
+
+def _provenance(header: Any, targets: list[str]) -> JSON:
+    """Who sent what: the sending system and the message control id, for every resource written."""
+    sender = header.sending_facility or "unknown"
+    return {
+        "resourceType": "Provenance",
+        "id": derived_id("prov", sender, header.control_id),
+        "target": [{"reference": t} for t in dict.fromkeys(targets)],
+        "occurredDateTime": header.event_time,
+        "recorded": datetime.now(UTC).isoformat(timespec="seconds"),
+        "activity": {
+            "coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-DataOperation", "code": "UPDATE"}]
+        },
+        "agent": [
+            {
+                "type": {"coding": [{"system": PARTICIPANT_TYPE, "code": "author"}]},
+                "who": _sending_system(header.sending_application, sender),
+            }
+        ],
+        "entity": [
+            {
+                "role": "source",
+                "what": {
+                    "identifier": {"system": local_system("hl7v2-message", sender), "value": header.control_id},
+                    "display": f"HL7 v2 {header.message_code}^{header.trigger} {header.control_id}",
+                },
+            }
+        ],
+    }
