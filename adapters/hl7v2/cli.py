@@ -20,6 +20,9 @@ from closer.settings import Settings
 
 HL7_SUFFIXES = {".hl7", ".txt", ".msg", ".er7", ".mllp", ".dat", ""}
 database_option = click.option("--database-url", help="Overrides CLOSER_DATABASE_URL.")
+strict_option = click.option(
+    "--strict", is_flag=True, help="Also check each message against its HL7 version's definition (hl7apy); slower."
+)
 
 
 def _configure_logs() -> None:
@@ -27,9 +30,9 @@ def _configure_logs() -> None:
     configure_logging(settings.log_format, settings.log_level)
 
 
-def _processor(database_url: str | None) -> Hl7Processor:
+def _processor(database_url: str | None, strict: bool = False) -> Hl7Processor:
     settings = Settings.from_env(database_url=database_url)
-    return Hl7Processor(open_repository(settings))
+    return Hl7Processor(open_repository(settings), strict=strict)
 
 
 def _files(paths: tuple[Path, ...]) -> Iterator[Path]:
@@ -45,11 +48,14 @@ def _files(paths: tuple[Path, ...]) -> Iterator[Path]:
 @database_option
 @click.option("--batch-size", default=200, show_default=True, help="Messages committed together.")
 @click.option("--report", "report_path", type=click.Path(path_type=Path), help="Write the full report as JSON.")
-def ingest_hl7(paths: tuple[Path, ...], database_url: str | None, batch_size: int, report_path: Path | None) -> None:
+@strict_option
+def ingest_hl7(
+    paths: tuple[Path, ...], database_url: str | None, batch_size: int, report_path: Path | None, strict: bool
+) -> None:
     """Ingest HL7 v2 files or folders: single messages, many per file, FHS/BHS batches or MLLP frames."""
     _configure_logs()
     logging.getLogger("closer.hl7v2").setLevel(logging.ERROR)  # failures are in the report
-    processor = _processor(database_url)
+    processor = _processor(database_url, strict)
     work = [(f, n, text) for f in _files(paths) for n, text in enumerate(split_messages(decode(f.read_bytes())), 1)]
     report = IngestReport(", ".join(str(p) for p in paths))
     with click.progressbar(length=len(work), label="Ingesting HL7 v2", file=sys.stderr) as bar:
@@ -76,12 +82,13 @@ def ingest_hl7(paths: tuple[Path, ...], database_url: str | None, batch_size: in
 @click.option("--port", default=2575, show_default=True, type=int)
 @database_option
 @click.option("--idle-timeout", default=300.0, show_default=True, help="Seconds before an idle connection closes.")
-def mllp(host: str, port: int, database_url: str | None, idle_timeout: float) -> None:
+@strict_option
+def mllp(host: str, port: int, database_url: str | None, idle_timeout: float, strict: bool) -> None:
     """Listen for HL7 v2 over MLLP; ACK each message after it is committed."""
     from adapters.hl7v2.mllp import ClosingMllpServer
 
     _configure_logs()
-    server = ClosingMllpServer(host, port, _processor(database_url), idle_timeout)
+    server = ClosingMllpServer(host, port, _processor(database_url, strict), idle_timeout)
     click.echo(f"MLLP listening on {host}:{server.server_address[1]}", err=True)
     try:
         server.serve_forever()

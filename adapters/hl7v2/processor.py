@@ -23,6 +23,7 @@ from adapters.hl7v2.ack import build_ack
 from adapters.hl7v2.errors import Hl7Error, MessageInvalid, MessageRejected
 from adapters.hl7v2.mapping import MappedMessage, VisitEvent, header_of, map_message
 from adapters.hl7v2.parser import Message, parse
+from adapters.hl7v2.strict import check_strictly
 from adapters.hl7v2.visits import fold
 from adapters.identity import derived_id, local_system
 from adapters.writing import ensure, put
@@ -63,8 +64,9 @@ class Outcome:
 
 
 class Hl7Processor:
-    def __init__(self, repository: SqlRepository) -> None:
+    def __init__(self, repository: SqlRepository, *, strict: bool = False) -> None:
         self.repository = repository
+        self.strict = strict
         store.create_table(repository.engine)
 
     # -- entry points ------------------------------------------------------------------------------
@@ -118,6 +120,8 @@ class Hl7Processor:
         except Hl7Error as exc:
             return self._dead_letter(message, exc)
         try:
+            if self.strict:
+                check_strictly(text)
             return message, map_message(message)
         except Hl7Error as exc:
             return self._dead_letter(message, exc)
