@@ -30,11 +30,14 @@ def put(tx: Repository, resource: JSON) -> WriteResult:
 
 
 def exists(tx: Repository, resource_type: str, resource_id: str) -> bool:
+    """True when the id is taken, including by a deleted resource (which `ensure` must not revive)."""
     try:
         tx.read(resource_type, resource_id)
     except FhirError as exc:
-        if exc.status in (404, 410):
+        if exc.status == 404:
             return False
+        if exc.status == 410:
+            return True
         raise
     return True
 
