@@ -25,6 +25,7 @@ from sqlalchemy import (
     func,
     insert,
     select,
+    tuple_,
     update,
 )
 
@@ -83,6 +84,12 @@ class StoredMessage:
     resources: str | None
     raw: str
 
+    @classmethod
+    def accepted(cls, values: dict[str, Any]) -> StoredMessage:
+        """The row a batch is about to insert, so later messages in the batch see it."""
+        fields = {name: values.get(name) for name in cls.__dataclass_fields__}
+        return cls(**{**fields, "id": 0, "attempts": values.get("attempts") or 1})  # type: ignore[arg-type]
+
     @property
     def received(self) -> str:
         return datetime.fromtimestamp(self.received_at / 1_000_000, UTC).isoformat(timespec="seconds")
@@ -111,6 +118,52 @@ def save(conn: Connection, existing: StoredMessage | None, **values: Any) -> Non
     else:
         values["attempts"] = existing.attempts + 1
         conn.execute(update(hl7_messages).where(hl7_messages.c.id == existing.id).values(**values))
+
+
+CHUNK = 400  # keys per IN list: well inside both databases' limits on bound parameters
+
+
+def _chunks(keys: set[Any]) -> list[list[Any]]:
+    ordered = sorted(keys)
+    return [ordered[i : i + CHUNK] for i in range(0, len(ordered), CHUNK)]
+
+
+def find_many(conn: Connection, keys: set[tuple[str, str]]) -> dict[tuple[str, str], StoredMessage]:
+    found = {}
+    for chunk in _chunks(keys):
+        pair = tuple_(hl7_messages.c.sender, hl7_messages.c.control_id)
+        for row in conn.execute(select(*_COLUMNS).where(pair.in_(chunk))):
+            message = StoredMessage(*row)
+            found[(message.sender, message.control_id)] = message
+    return found
+
+
+def latest_patient_events(conn: Connection, patient_ids: set[str]) -> dict[str, int | None]:
+    latest: dict[str, int | None] = dict.fromkeys(patient_ids)
+    for chunk in _chunks(patient_ids):
+        query = (
+            select(hl7_messages.c.patient_id, func.max(hl7_messages.c.event_time))
+            .where(hl7_messages.c.patient_id.in_(chunk), hl7_messages.c.status == PROCESSED)
+            .group_by(hl7_messages.c.patient_id)
+        )
+        latest.update({patient: event for patient, event in conn.execute(query)})
+    return latest
+
+
+def visit_messages_many(conn: Connection, visit_keys: set[str]) -> dict[str, list[str]]:
+    visits: dict[str, list[str]] = {key: [] for key in visit_keys}
+    for chunk in _chunks(visit_keys):
+        query = select(hl7_messages.c.visit_key, hl7_messages.c.raw).where(
+            hl7_messages.c.visit_key.in_(chunk), hl7_messages.c.status == PROCESSED
+        )
+        for visit_key, raw in conn.execute(query):
+            visits[visit_key].append(raw)
+    return visits
+
+
+def insert_many(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        conn.execute(insert(hl7_messages), rows)
 
 
 def visit_messages(conn: Connection, visit_key: str) -> list[str]:

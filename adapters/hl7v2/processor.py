@@ -23,10 +23,10 @@ from adapters.hl7v2.ack import build_ack
 from adapters.hl7v2.errors import Hl7Error, MessageInvalid, MessageRejected
 from adapters.hl7v2.mapping import MappedMessage, VisitEvent, header_of, map_message
 from adapters.hl7v2.parser import Message, parse
+from adapters.hl7v2.session import BatchSession, DirectSession
 from adapters.hl7v2.strict import check_strictly
 from adapters.hl7v2.visits import fold
-from adapters.identity import derived_id, local_system
-from adapters.writing import ensure, put
+from adapters.identity import NHS_NUMBER_SYSTEM, derived_id, local_system
 from closer.errors import FhirError
 from closer.store.query import parse_search
 from closer.store.sql import SqlRepository
@@ -75,30 +75,40 @@ class Hl7Processor:
         return self.process_batch([text])[0]
 
     def process_batch(self, texts: Iterable[str]) -> list[Outcome]:
-        """Process messages in one database transaction (one commit, so bulk loads are fast) with a
-        savepoint per message, so a failing message is rolled back and dead-lettered alone."""
+        """Process messages in one database transaction, so a bulk load pays for one commit, not one
+        per message. If any message fails, the batch is rolled back and redone with a savepoint per
+        message, so only the failing ones are dead-lettered and the rest are stored."""
         prepared = [self._prepare(text) for text in texts]
-        outcomes: list[Outcome | None] = [p if isinstance(p, Outcome) else None for p in prepared]
-        failed: list[tuple[int, Hl7Error]] = []
         work = [(i, p) for i, p in enumerate(prepared) if not isinstance(p, Outcome)]
-        if work:
-            try:
-                with self.repository.transaction() as tx:
-                    for index, (message, mapped) in work:
-                        try:
-                            with tx.savepoint():
-                                outcomes[index] = self._apply(tx, message, mapped)
-                        except Exception as exc:
-                            failed.append((index, _as_error(exc)))
-            except Exception as exc:
-                error = _as_error(exc)
-                failed = [(i, error) for i, _ in work]
-                for i, _ in work:
-                    outcomes[i] = None
-        for index, error in failed:
-            message = prepared[index][0]  # type: ignore[index]
-            outcomes[index] = self._dead_letter(message, error)
+        outcomes: list[Outcome | None] = [p if isinstance(p, Outcome) else None for p in prepared]
+        if not work:
+            return [o for o in outcomes if o is not None]
+        try:
+            with self.repository.transaction() as tx:
+                session = BatchSession(tx, [mapped for _, (_, mapped) in work])
+                done = [(i, self._apply(session, message, mapped)) for i, (message, mapped) in work]
+                session.finish()
+        except Exception:
+            done = self._apply_one_by_one(work)
+        for index, outcome in done:
+            outcomes[index] = outcome
         return [o for o in outcomes if o is not None]
+
+    def _apply_one_by_one(self, work: list[tuple[int, tuple[Message, MappedMessage]]]) -> list[tuple[int, Outcome]]:
+        done: list[tuple[int, Outcome]] = []
+        failed: list[tuple[int, Message, Hl7Error]] = []
+        try:
+            with self.repository.transaction() as tx:
+                for index, (message, mapped) in work:
+                    try:
+                        with tx.savepoint():
+                            done.append((index, self._apply(DirectSession(tx), message, mapped)))
+                    except Exception as exc:
+                        failed.append((index, message, _as_error(exc)))
+        except Exception as exc:  # the commit itself failed: nothing of this batch was stored
+            error = _as_error(exc)
+            done, failed = [], [(index, message, error) for index, (message, _) in work]
+        return done + [(index, self._dead_letter(message, error)) for index, message, error in failed]
 
     def replay(self, message_id: int) -> Outcome:
         """Process a stored (typically failed) message again, e.g. after a fix."""
@@ -129,19 +139,17 @@ class Hl7Processor:
             log.exception("Mapping failed for message %s", message.control_id)
             return self._dead_letter(message, _as_error(exc))
 
-    def _apply(self, tx: SqlRepository, message: Message, mapped: MappedMessage) -> Outcome:
+    def _apply(self, session: DirectSession, message: Message, mapped: MappedMessage) -> Outcome:
         header = mapped.header
-        conn = tx.connection
-        existing = store.find(conn, header.sending_facility, header.control_id)
+        existing = session.find_message(header.sending_facility, header.control_id)
         if existing is not None and existing.status in (store.PROCESSED, store.STORED):
             return Outcome("AA", "duplicate", "Duplicate: already accepted", message=message)
         written: list[str] = []
         if mapped.mapped:
-            written = self._write_resources(tx, message, mapped)
+            written = self._write_resources(session, mapped)
         status = store.PROCESSED if mapped.mapped else store.STORED
         try:
-            store.save(
-                tx.connection,
+            session.save_message(
                 existing,
                 sender=header.sending_facility,
                 control_id=header.control_id,
@@ -159,23 +167,23 @@ class Hl7Processor:
         text = "Accepted" if mapped.mapped else f"Accepted and stored raw ({header.message_code}^{header.trigger})"
         return Outcome("AA", status, text, message=message, resources=written)
 
-    def _write_resources(self, tx: SqlRepository, message: Message, mapped: MappedMessage) -> list[str]:
+    def _write_resources(self, session: DirectSession, mapped: MappedMessage) -> list[str]:
         header = mapped.header
         written: list[str] = []
         assert mapped.patient is not None
-        patient_id = self._surviving_id(tx, mapped.patient_id)
+        patient_id = self._surviving_id(session, mapped.patient_id)
         if patient_id != mapped.patient_id:
             _repoint(mapped, patient_id)
-        if mapped.practice is not None:
-            ensure(tx, mapped.practice)
-        latest = store.latest_patient_event(tx.connection, patient_id)
+        if mapped.practice is not None and not session.taken("Organization", mapped.practice["id"]):
+            session.put(mapped.practice)
+        latest = session.latest_patient_event(patient_id)
         if latest is None or header.sort_time is None or store.to_us(header.sort_time) >= latest:  # type: ignore[operator]
-            put(tx, _merge_patient(_read(tx, "Patient", patient_id), mapped.patient))
+            session.put(_merge_patient(session.read("Patient", patient_id), mapped.patient))
         written.append(f"Patient/{patient_id}")
         if mapped.merged_patient_id and mapped.merged_patient_id != patient_id:
-            written.extend(self._merge(tx, mapped.merged_patient_id, patient_id))
+            written.extend(self._merge(session, mapped.merged_patient_id, patient_id))
         if mapped.visit is not None:
-            events = [mapped.visit, *self._visit_history(tx, mapped)]
+            events = [mapped.visit, *self._visit_history(session, mapped)]
             encounter = fold(
                 events,
                 encounter_id=mapped.encounter_id,
@@ -183,50 +191,50 @@ class Hl7Processor:
                 facility=mapped.service_provider,
                 patient_id=patient_id,
             )
-            put(tx, encounter)
+            session.put(encounter)
             written.append(f"Encounter/{mapped.encounter_id}")
         for resource in (*mapped.conditions, *mapped.allergies, *mapped.related):
-            put(tx, resource)
+            session.put(resource)
             written.append(f"{resource['resourceType']}/{resource['id']}")
-        put(tx, _provenance(header, written))
+        session.put(_provenance(header, written))
         return written
 
-    def _visit_history(self, tx: SqlRepository, mapped: MappedMessage) -> list[VisitEvent]:
+    def _visit_history(self, session: DirectSession, mapped: MappedMessage) -> list[VisitEvent]:
         events = []
-        for raw in store.visit_messages(tx.connection, mapped.visit_key):
+        for raw in session.visit_messages(mapped.visit_key):
             previous = map_message(parse(raw)).visit
             if previous is not None and previous.control_id != mapped.header.control_id:
                 events.append(previous)
         return events
 
-    def _surviving_id(self, tx: SqlRepository, patient_id: str) -> str:
+    def _surviving_id(self, session: DirectSession, patient_id: str) -> str:
         """A message about a record that was merged away is applied to the surviving record."""
-        current = _read(tx, "Patient", patient_id)
+        current = session.read("Patient", patient_id)
         for link in (current or {}).get("link", []):
             if link.get("type") == "replaced-by":
                 return str(link["other"]["reference"]).split("/", 1)[1]
         return patient_id
 
-    def _merge(self, tx: SqlRepository, old_id: str, survivor_id: str) -> list[str]:
+    def _merge(self, session: DirectSession, old_id: str, survivor_id: str) -> list[str]:
         """A40/A34: the old record is replaced-by the survivor, and what pointed at the old record now
         points at the survivor, so a search by the surviving identifier finds the whole history."""
-        old = _read(tx, "Patient", old_id) or {"resourceType": "Patient", "id": old_id}
+        old = session.read("Patient", old_id) or {"resourceType": "Patient", "id": old_id}
         old = {k: v for k, v in old.items() if k != "meta"}
         old["active"] = False
         old["link"] = [{"other": {"reference": f"Patient/{survivor_id}"}, "type": "replaced-by"}]
-        put(tx, old)
-        survivor = _read(tx, "Patient", survivor_id)
+        session.put(old)
+        survivor = session.read("Patient", survivor_id)
         assert survivor is not None
         links = [link for link in survivor.get("link", []) if link["other"]["reference"] != f"Patient/{old_id}"]
         links.append({"other": {"reference": f"Patient/{old_id}"}, "type": "replaces"})
-        put(tx, {**{k: v for k, v in survivor.items() if k != "meta"}, "link": links})
+        session.put({**{k: v for k, v in survivor.items() if k != "meta"}, "link": links})
         moved = [f"Patient/{old_id}"]
         for resource_type, element in PATIENT_REFERENCES:
             query = parse_search(resource_type, [(element, f"Patient/{old_id}"), ("_count", "1000")])
-            for resource in tx.search(query).matches:
+            for resource in session.search(query):
                 changed = {k: v for k, v in resource.items() if k != "meta"}
                 changed[element] = {"reference": f"Patient/{survivor_id}"}
-                put(tx, changed)
+                session.put(changed)
                 moved.append(f"{resource_type}/{resource['id']}")
         return moved
 
@@ -286,15 +294,6 @@ def _as_error(exc: Exception) -> Hl7Error:
     return Hl7Error(f"Internal error while storing the message ({type(exc).__name__})", code="207")
 
 
-def _read(tx: SqlRepository, resource_type: str, resource_id: str) -> JSON | None:
-    try:
-        return tx.read(resource_type, resource_id)
-    except FhirError as exc:
-        if exc.status in (404, 410):
-            return None
-        raise
-
-
 def _merge_patient(existing: JSON | None, incoming: JSON) -> JSON:
     """The message's view of the patient over what we already hold: what the message does not say
     (other identifiers, the GP when PD1 is absent, links from merges) is kept."""
@@ -317,6 +316,12 @@ def _repoint(mapped: MappedMessage, patient_id: str) -> None:
     assert mapped.patient is not None
     mapped.patient["id"] = patient_id
     mapped.patient_id = patient_id
+    # The retired NHS number stays on the merged-away record; the survivor keeps its own.
+    identifiers = [i for i in mapped.patient.get("identifier", []) if i.get("system") != NHS_NUMBER_SYSTEM]
+    if identifiers:
+        mapped.patient["identifier"] = identifiers
+    else:
+        mapped.patient.pop("identifier", None)
     for resource in mapped.conditions:
         resource["subject"] = reference
     for resource in (*mapped.allergies, *mapped.related):

@@ -155,8 +155,8 @@ class SqlRepository:
     @property
     def connection(self) -> Connection:
         """The transaction's connection, for tables an adapter owns (its message store) that must
-        commit or roll back together with the resources it writes. Only inside `transaction()`."""
-        self._flush()
+        commit or roll back together with the resources it writes. Only inside `transaction()`.
+        Rows this repository buffers are not flushed first: adapter tables never hold them."""
         return self._bound()
 
     def _flush(self) -> None:
@@ -252,18 +252,9 @@ class SqlRepository:
             if _same_content(stored, resource):
                 return WriteResult(stored, "noop")
         version = 1 if current is None else current.version + 1
-        now = instant_now()
-        meta = {**(resource.get("meta") or {}), "versionId": str(version), "lastUpdated": format_instant(now)}
-        resource = {**resource, "meta": meta}
-        content = _dump(resource)
-        values = {
-            "t": resource_type,
-            "i": resource_id,
-            "version": version,
-            "last_updated": to_us(now),
-            "deleted": False,
-            "content": content,
-        }
+        action = "create" if current is None or current.deleted else "update"
+        resource, values = self._stamp(resource, version, method, action)
+        content = values["content"]
         if fresh:  # a brand-new id: its row joins the batched inserts (lookups flush first)
             self._buffer(
                 resources,
@@ -283,12 +274,92 @@ class SqlRepository:
         else:
             conn.execute(_UPDATE_CURRENT, values)
             self._clear_index(conn, resource_type, resource_id)
-        action = "create" if current is None or current.deleted else "update"
-        self._record(resource_type, resource_id, version, now, method, content, action)
-        owner = {"res_type": resource_type, "res_id": resource_id}
-        for name, rows in index_rows(resource, params_for(resource_type)).items():
-            self._buffer(_TABLES[name], [{**owner, **row} for row in rows])
+        self._index(resource)
         return WriteResult(resource, action)
+
+    def _stamp(self, resource: Resource, version: int, method: str, action: str) -> tuple[Resource, dict[str, Any]]:
+        """Give the resource its new meta, record the history row and outbox event, and return it with
+        the values of its `resources` row."""
+        resource_type, resource_id = resource["resourceType"], str(resource["id"])
+        now = instant_now()
+        meta = {**(resource.get("meta") or {}), "versionId": str(version), "lastUpdated": format_instant(now)}
+        resource = {**resource, "meta": meta}
+        content = _dump(resource)
+        self._record(resource_type, resource_id, version, now, method, content, action)
+        values = {
+            "t": resource_type,
+            "i": resource_id,
+            "version": version,
+            "last_updated": to_us(now),
+            "deleted": False,
+            "content": content,
+        }
+        return resource, values
+
+    def _index(self, resource: Resource) -> None:
+        owner = {"res_type": resource["resourceType"], "res_id": str(resource["id"])}
+        for name, rows in index_rows(resource, params_for(resource["resourceType"])).items():
+            self._buffer(_TABLES[name], [{**owner, **row} for row in rows])
+
+    def put_many(self, batch: list[Resource]) -> list[WriteResult]:
+        """Create or update (PUT) many resources with a few statements rather than several each: one
+        lookup of the current versions, then batched inserts, updates and index rows. For bulk feeds,
+        inside `transaction()`. A resource may appear more than once: each appearance is a version,
+        with its own history row and event, as if written one by one."""
+        conn = self._bound()
+        checked = [self._checked(r) for r in batch]
+        for resource in checked:
+            check_id(str(resource["id"]))
+        state = self._current_many(conn, {(r["resourceType"], str(r["id"])) for r in checked})
+        existing = set(state)
+        final: dict[tuple[str, str], tuple[Resource, dict[str, Any]]] = {}
+        results = []
+        for resource in checked:
+            key = (resource["resourceType"], str(resource["id"]))
+            version, deleted, stored = state.get(key, (0, True, None))
+            if stored is not None and not deleted and _same_content(stored, resource):
+                results.append(WriteResult(stored, "noop"))
+                continue
+            action = "update" if stored is not None and not deleted else "create"
+            written, values = self._stamp(resource, version + 1, "PUT", action)
+            state[key] = (version + 1, False, written)
+            final[key] = (written, values)
+            results.append(WriteResult(written, action))
+        inserts = [values for key, (_, values) in final.items() if key not in existing]
+        updates = [values for key, (_, values) in final.items() if key in existing]
+        if inserts:
+            conn.execute(_INSERT_CURRENT, inserts)
+        if updates:
+            conn.execute(_UPDATE_CURRENT, updates)
+            self._clear_index_many(conn, [(v["t"], v["i"]) for v in updates])
+        for written, _ in final.values():
+            self._index(written)
+        return results
+
+    def read_many(self, keys: set[tuple[str, str]]) -> dict[tuple[str, str], tuple[Resource, bool]]:
+        """(resource, deleted) for each (type, id) that has ever existed, in one lookup per 400 keys;
+        for bulk feeds that must check many records before writing. Only inside `transaction()`."""
+        found = self._current_many(self._bound(), keys)
+        return {key: (resource, deleted) for key, (_, deleted, resource) in found.items() if resource is not None}
+
+    def _current_many(
+        self, conn: Connection, keys: set[tuple[str, str]]
+    ) -> dict[tuple[str, str], tuple[int, bool, Resource | None]]:
+        """(version, deleted, resource) of each key that has a row, in chunks the databases accept."""
+        if self._pending.get(resources):
+            self._flush()
+        found: dict[tuple[str, str], tuple[int, bool, Resource | None]] = {}
+        ordered = sorted(keys)
+        for start in range(0, len(ordered), 400):
+            chunk = ordered[start : start + 400]
+            stmt = select(resources.c.res_type, resources.c.res_id, *_SELECT_CURRENT.selected_columns).where(
+                tuple_(resources.c.res_type, resources.c.res_id).in_(chunk)
+            )
+            if is_postgres(self.engine):
+                stmt = stmt.with_for_update()
+            for row in conn.execute(stmt):
+                found[(row.res_type, row.res_id)] = (row.version, row.deleted, _load(row.content))
+        return found
 
     def _current(self, conn: Connection, resource_type: str, resource_id: str, *, lock: bool) -> Any:
         if self._pending.get(resources):
@@ -322,14 +393,17 @@ class SqlRepository:
         )
 
     def _clear_index(self, conn: Connection, resource_type: str, resource_id: str) -> None:
-        """Drop the index rows of the version being replaced, stored or still buffered."""
+        self._clear_index_many(conn, [(resource_type, resource_id)])
+
+    def _clear_index_many(self, conn: Connection, keys: list[tuple[str, str]]) -> None:
+        """Drop the index rows of the versions being replaced, stored or still buffered."""
+        replaced = set(keys)
+        params = [{"t": t, "i": i} for t, i in keys]
         for table in _TABLES.values():
             pending = self._pending.get(table)
             if pending:
-                self._pending[table] = [
-                    r for r in pending if (r["res_type"], r["res_id"]) != (resource_type, resource_id)
-                ]
-            conn.execute(_CLEAR_INDEX[table], {"t": resource_type, "i": resource_id})
+                self._pending[table] = [r for r in pending if (r["res_type"], r["res_id"]) not in replaced]
+            conn.execute(_CLEAR_INDEX[table], params)
 
     # -- reads ---------------------------------------------------------------------------------------
     def read(self, resource_type: str, resource_id: str) -> Resource:
