@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 from collections.abc import Iterator
@@ -10,16 +9,15 @@ from pathlib import Path
 
 import click
 
+from adapters.feedcli import database_option, finish, open_store, report_option
 from adapters.hl7v2 import messagestore as store
 from adapters.hl7v2.framing import decode, split_messages
 from adapters.hl7v2.processor import Hl7Processor
 from adapters.report import IngestReport
-from adapters.writing import open_repository
 from closer.logs import configure as configure_logging
 from closer.settings import Settings
 
 HL7_SUFFIXES = {".hl7", ".txt", ".msg", ".er7", ".mllp", ".dat", ""}
-database_option = click.option("--database-url", help="Overrides CLOSER_DATABASE_URL.")
 strict_option = click.option(
     "--strict", is_flag=True, help="Also check each message against its HL7 version's definition (hl7apy); slower."
 )
@@ -31,8 +29,7 @@ def _configure_logs() -> None:
 
 
 def _processor(database_url: str | None, strict: bool = False) -> Hl7Processor:
-    settings = Settings.from_env(database_url=database_url)
-    return Hl7Processor(open_repository(settings), strict=strict)
+    return Hl7Processor(open_store(database_url), strict=strict)
 
 
 def _files(paths: tuple[Path, ...]) -> Iterator[Path]:
@@ -47,7 +44,7 @@ def _files(paths: tuple[Path, ...]) -> Iterator[Path]:
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @database_option
 @click.option("--batch-size", default=200, show_default=True, help="Messages committed together.")
-@click.option("--report", "report_path", type=click.Path(path_type=Path), help="Write the full report as JSON.")
+@report_option
 @strict_option
 def ingest_hl7(
     paths: tuple[Path, ...], database_url: str | None, batch_size: int, report_path: Path | None, strict: bool
@@ -71,10 +68,7 @@ def ingest_hl7(
                     assert outcome.error is not None
                     report.fail(f"{file} message {number}{control}", str(outcome.error))
             bar.update(len(batch))
-    click.echo(report.summary())
-    if report_path:
-        report_path.write_text(json.dumps(report.as_dict(), indent=2))
-    sys.exit(0 if report.ok else 1)
+    finish(report, report_path)
 
 
 @click.command("mllp")

@@ -36,7 +36,7 @@ def at(components: list[str], n: int) -> str:
 def human_name(c: list[str]) -> JSON | None:
     """XPN: family^given^second given^suffix^prefix^degree^name type."""
     name: JSON = {}
-    if family := at(c, 1).split("&")[0]:
+    if family := at(c, 1):
         name["family"] = family.title() if family.isupper() else family
     given = [g.title() if g.isupper() else g for g in (at(c, 2), at(c, 3)) if g]
     if given:
@@ -54,7 +54,7 @@ def human_name(c: list[str]) -> JSON | None:
 
 def address(c: list[str]) -> JSON | None:
     """XAD: street^other^city^state/county^postcode^country^type."""
-    lines = [v for v in (at(c, 1).split("&")[0], at(c, 2)) if v]
+    lines = [v for v in (at(c, 1), at(c, 2)) if v]
     result: JSON = {}
     if lines:
         result["line"] = lines
@@ -100,6 +100,8 @@ def codeable_concept(c: list[str]) -> JSON | None:
         coding: JSON = {"code": code}
         if system:
             coding["system"] = CODING_SYSTEMS.get(system.upper().replace(" ", ""), f"urn:hl7v2:{system}")
+            if system.upper().startswith("HL7") and len(system) == 7 and system[3:].isdigit():
+                coding["system"] = f"http://terminology.hl7.org/CodeSystem/v2-{system[3:]}"  # an HL7 table
         if display:
             coding["display"] = display
         codings.append(coding)

@@ -205,7 +205,7 @@ def _patient_identity(pid: Segment, header: Header) -> tuple[str, list[JSON]]:
             value = at(c, 1).replace(" ", "")
             if not value:
                 continue
-            authority = at(c, 4).split(pid.delimiters.subcomponent)[0].strip()
+            authority = at(c, 4)
             id_type = at(c, 5).upper()
             if authority.upper() == "NHS" or id_type == "NH":
                 if not is_valid_nhs_number(value):
@@ -355,7 +355,7 @@ def _location(c: list[str], facility: str) -> JSON | None:
     parts = [v for v in (at(c, 1), at(c, 2), at(c, 3)) if v]
     if not parts:
         return None
-    site = at(c, 4).split("&")[0] or facility
+    site = at(c, 4) or facility
     return {
         "identifier": {"system": local_system("location", site), "value": "/".join(parts)},
         "display": ", ".join(parts),

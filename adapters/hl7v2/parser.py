@@ -62,12 +62,14 @@ class Segment:
         return value_at(reps[repetition], self.delimiters, component, subcomponent)
 
     def components(self, field: int, repetition: int = 0) -> list[str]:
-        """The components of one repetition, unescaped (subcomponents kept joined)."""
+        """The components of one repetition, each its first subcomponent, unescaped. (Taking the first
+        subcomponent after unescaping would cut a value such as `BROWN\\T\\GREEN` at its escaped `&`.)"""
         reps = self.repetitions(field)
         if repetition >= len(reps):
             return []
         d = self.delimiters
-        return ["" if c == NULL else unescape(c, d) for c in reps[repetition].split(d.component)]
+        firsts = (c.split(d.subcomponent, 1)[0] for c in reps[repetition].split(d.component))
+        return ["" if c == NULL else unescape(c, d) for c in firsts]
 
     def __repr__(self) -> str:
         return f"Segment({self.delimiters.field.join(self.fields)!r})"

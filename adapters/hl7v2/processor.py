@@ -251,7 +251,10 @@ class Hl7Processor:
         try:
             message: Message | None = parse(text)
         except MessageRejected:
-            message = None
+            try:  # a later segment is broken: the MSH alone still names the sender and the control id to echo
+                message = parse(text.strip("\r\n").replace("\r\n", "\r").replace("\n", "\r").split("\r", 1)[0])
+            except MessageRejected:
+                message = None
         sender = message.sending_facility if message else ""
         control_id = message.control_id if message and message.control_id else ""
         self._keep(sender, control_id, text, store.REJECTED, error, message)
@@ -264,7 +267,8 @@ class Hl7Processor:
         sender gets AE/AR and will resend, so nothing is lost."""
         try:
             with self.repository.engine.begin() as conn:
-                key = control_id or f"unidentified-{derived_id('m', raw, str(store.now_us()))}"
+                key = _storable(control_id, 200) or f"unidentified-{derived_id('m', raw, str(store.now_us()))}"
+                sender = _storable(sender, 200)
                 existing = store.find(conn, sender, key) if control_id else None
                 if existing is not None and existing.status in (store.PROCESSED, store.STORED):
                     return
@@ -273,13 +277,19 @@ class Hl7Processor:
                     existing,
                     sender=sender,
                     control_id=key,
-                    message_type=f"{message.message_code}^{message.trigger_event}" if message else "",
+                    message_type=_storable(f"{message.message_code}^{message.trigger_event}", 40) if message else "",
                     status=status,
-                    error=str(error),
-                    raw=raw.replace("\x00", "\\x00"),
+                    error=_storable(str(error)),
+                    raw=_storable(raw),
                 )
         except Exception:
             log.exception("Could not record failed HL7 message %s", control_id)
+
+
+def _storable(text: str, limit: int | None = None) -> str:
+    """Text the message store can hold on every backend: PostgreSQL refuses NUL characters in text and
+    values longer than their column."""
+    return text.replace("\x00", "\\x00")[:limit]
 
 
 class _Duplicate(Hl7Error):

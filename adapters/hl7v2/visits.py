@@ -13,6 +13,8 @@ from typing import Any
 
 from adapters.encounter_codes import (
     AMBULATORY,
+    EMERGENCY,
+    EMERGENCY_ATTENDANCE,
     INPATIENT,
     PRE_ADMISSION,
     admission_coding,
@@ -81,6 +83,10 @@ def fold(events: list[VisitEvent], *, encounter_id: str, visit_number: str, faci
         "subject": {"reference": f"Patient/{patient_id}"},
     }
     types, priority, method_extension = admission_coding(method) if method else ([], None, None)
+    if klass == EMERGENCY:  # an A&E attendance, not (or not yet) an admission: typed as the ECDS feed types it
+        types, priority = [EMERGENCY_ATTENDANCE], None
+    elif klass == AMBULATORY:  # an outpatient (e.g. after A07): no admission for stratification to count
+        types, priority = [], None
     if types:
         encounter["type"] = [{"coding": types}]
     if priority:

@@ -21,7 +21,8 @@ from adapters.encounter_codes import (
     discharge_method_extension,
 )
 from adapters.hospital.icd10 import ICD10_SYSTEM, BadIcd10, normalise_icd10
-from adapters.hospital.rows import (
+from adapters.identity import derived_id, local_system
+from adapters.rows import (
     JSON,
     Amend,
     Feed,
@@ -37,7 +38,6 @@ from adapters.hospital.rows import (
     value,
     when,
 )
-from adapters.identity import derived_id, local_system
 from adapters.writing import organization_stub, patient_stub
 
 COLUMNS = (

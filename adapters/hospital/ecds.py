@@ -8,7 +8,8 @@ Every attendance is typed 4525004 so `Encounter?type=http://snomed.info/sct|4525
 from __future__ import annotations
 
 from adapters.encounter_codes import EMERGENCY, EMERGENCY_ATTENDANCE
-from adapters.hospital.rows import (
+from adapters.identity import ODS_SITE_SYSTEM, derived_id, local_system
+from adapters.rows import (
     JSON,
     Feed,
     Row,
@@ -22,8 +23,7 @@ from adapters.hospital.rows import (
     value,
     when,
 )
-from adapters.hospital.snomed import SNOMED_SYSTEM, is_sctid
-from adapters.identity import ODS_SITE_SYSTEM, derived_id, local_system
+from adapters.snomed import SNOMED_SYSTEM, is_sctid
 from adapters.writing import organization_stub, patient_stub
 
 COLUMNS = (

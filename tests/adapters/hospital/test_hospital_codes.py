@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from adapters.hospital.icd10 import BadIcd10, normalise_icd10
-from adapters.hospital.snomed import is_sctid
+from adapters.snomed import is_sctid
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ from fhirdata import NHS_NUMBERS
 from hospital_data import ECDS_COLUMNS, ecds_row
 
 from adapters.hospital import ecds
-from adapters.hospital.loader import load_csv
+from adapters.csvload import load_csv
 from adapters.identity import ODS_SITE_SYSTEM, derived_id, local_system
 from closer.store.query import parse_search
 from closer.store.sql import SqlRepository

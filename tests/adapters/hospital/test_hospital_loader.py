@@ -10,8 +10,8 @@ from fhirdata import NHS_NUMBERS
 from hospital_data import APC_COLUMNS, apc_row
 
 from adapters.hospital import apc
-from adapters.hospital.loader import count_rows, load_csv
-from adapters.hospital.rows import Feed, Row, RowPlan
+from adapters.csvload import count_rows, load_csv
+from adapters.rows import Feed, Row, RowPlan
 from adapters.identity import derived_id
 from closer.store.query import parse_search
 from closer.store.sql import SqlRepository

@@ -9,7 +9,7 @@ from fhirdata import NHS_NUMBERS
 from hospital_data import apc_row, ecds_row
 
 from adapters.hospital import apc, ecds
-from adapters.hospital.rows import RowError, RowPlan
+from adapters.rows import RowError, RowPlan
 
 
 def encounter_of(plan: RowPlan) -> dict[str, Any]:

@@ -1,8 +1,10 @@
-"""Read an extract and store it row by row: the one loader behind `closer ingest apc` and `ingest ecds`.
+"""Read a CSV extract and store it row by row: the one loader behind every CSV feed (APC, ECDS, GP).
 
-Each row is checked by its feed's pure mapping and then written in a transaction of its own, so one bad
-row (or one the store rejects) costs only that row. Nothing that goes wrong with a row stops the file:
-it becomes an issue in the report, located by file and line, saying which column held what.
+Each row is checked by its feed's pure mapping, then rows are written in batches: one transaction per
+BATCH_ROWS rows (one commit, so a county-sized file does not pay a disk flush per row) with a savepoint
+per row, so one bad row (or one the store rejects) costs only that row. Nothing that goes wrong with a
+row stops the file: it becomes an issue in the report, located by file and line, saying which column
+held what.
 """
 
 from __future__ import annotations
@@ -10,11 +12,12 @@ from __future__ import annotations
 import csv
 import logging
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TypeVar
 
-from adapters.hospital.rows import Feed, RowError, RowPlan
 from adapters.report import IngestReport
+from adapters.rows import Feed, RowError, RowPlan
 from adapters.writing import ensure, put
 from closer.errors import FhirError
 from closer.store.query import parse_search
@@ -24,6 +27,7 @@ logger = logging.getLogger(__name__)
 
 ENCODING = "utf-8-sig"  # a byte-order mark, as Excel writes, is not part of the first column's name
 SEARCH_PAGE = 500
+BATCH_ROWS = 500
 T = TypeVar("T")
 
 
@@ -134,19 +138,26 @@ def _load_rows(
 ) -> None:
     width = len(reader.fieldnames or ())
     stored_at: dict[str, int] = {}  # plan key -> line it was stored from, to spot a record sent twice
+    batch: list[_Mapped] = []
     rows = iter(reader)
     while True:
+        if len(batch) >= BATCH_ROWS:
+            _store_batch(repo, batch, stored_at, report)
+            batch = []
         next_line = reader.line_num + 1
         try:
             raw = next(rows)
         except StopIteration:
+            _store_batch(repo, batch, stored_at, report)
             return
         except OSError as exc:
+            _store_batch(repo, batch, stored_at, report)
             report.fail(f"{name} line {next_line}", f"cannot read on from here: {exc}")
             return
         except csv.Error as exc:
             report.fail(f"{name} line {next_line}", f"not valid CSV: {exc}")
             if reader.line_num < next_line:  # the reader could not move past it; nothing more can be read
+                _store_batch(repo, batch, stored_at, report)
                 return
             continue
         if progress is not None:
@@ -169,36 +180,67 @@ def _load_rows(
         if not any(row.values()):
             report.warn(location, "empty row skipped")
             continue
-        _load_row(repo, row, feed, location, line, stored_at, report)
+        mapped = _map_row(row, feed, location, line, report)
+        if mapped is not None:
+            batch.append(mapped)
 
 
-def _load_row(
-    repo: Repository,
-    row: dict[str, str],
-    feed: Feed,
-    location: str,
-    line: int,
-    stored_at: dict[str, int],
-    report: IngestReport,
-) -> None:
-    """Map and store one row; every way it can fail ends as an issue for this row, never an exception."""
+@dataclass(frozen=True)
+class _Mapped:
+    location: str
+    line: int
+    plan: RowPlan
+
+
+def _map_row(row: dict[str, str], feed: Feed, location: str, line: int, report: IngestReport) -> _Mapped | None:
     try:
-        plan = feed.map_row(row)
-        with repo.transaction() as tx:
-            changed = apply_plan(tx, plan)
+        return _Mapped(location, line, feed.map_row(row))
     except RowError as exc:
         report.fail(location, str(exc))
-        return
-    except RowRejected as exc:
-        report.fail(location, f"rejected by the store: {exc}")
-        return
-    except FhirError as exc:
-        report.fail(location, f"rejected by the store: {describe(exc)}")
-        return
     except Exception as exc:
         logger.debug("unexpected error at %s", location, exc_info=True)
         report.fail(location, f"unexpected error, row not stored: {exc.__class__.__name__}: {exc}")
+    return None
+
+
+def _store_batch(repo: Repository, batch: list[_Mapped], stored_at: dict[str, int], report: IngestReport) -> None:
+    """Write a batch of mapped rows in one transaction, each row in its own savepoint. If the commit
+    itself fails, every row of the batch is reported, since none of them was stored."""
+    if not batch:
         return
+    results: list[tuple[_Mapped, bool | str]] = []
+    try:
+        with repo.transaction() as tx:
+            for mapped in batch:
+                results.append((mapped, _store_row(tx, mapped)))
+    except Exception as exc:
+        logger.debug("batch commit failed", exc_info=True)
+        results = [
+            (mapped, f"not stored: the batch could not be committed ({exc.__class__.__name__})") for mapped in batch
+        ]
+    for mapped, outcome in results:
+        if isinstance(outcome, str):
+            report.fail(mapped.location, outcome)
+        else:
+            _count(mapped, outcome, stored_at, report)
+
+
+def _store_row(tx: Repository, mapped: _Mapped) -> bool | str:
+    """Carry out one row's plan in a savepoint: True/False for changed/unchanged, or why it failed."""
+    try:
+        with tx.savepoint():
+            return apply_plan(tx, mapped.plan)
+    except RowRejected as exc:
+        return f"rejected by the store: {exc}"
+    except FhirError as exc:
+        return f"rejected by the store: {describe(exc)}"
+    except Exception as exc:
+        logger.debug("unexpected error at %s", mapped.location, exc_info=True)
+        return f"unexpected error, row not stored: {exc.__class__.__name__}: {exc}"
+
+
+def _count(mapped: _Mapped, changed: bool, stored_at: dict[str, int], report: IngestReport) -> None:
+    location, line, plan = mapped.location, mapped.line, mapped.plan
     if changed:
         report.accepted += 1
     else:

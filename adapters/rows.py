@@ -1,8 +1,8 @@
-"""What a mapped CSV row asks of the store, and the field checks both extracts share. Pure: no IO.
+"""What a mapped feed row asks of the store, and the field checks row-based feeds share. Pure: no IO.
 
 A mapping turns one row into a `RowPlan` or raises `RowError` with a message that names the column and
-the value, so the person fixing the extract knows exactly what to change. The loader carries the plan
-out inside one transaction.
+the value, so the person fixing the extract knows exactly what to change. The loader (`csvload`)
+carries each plan out atomically (a savepoint per row inside a transaction per batch of rows).
 """
 
 from __future__ import annotations
