@@ -577,6 +577,20 @@ SEARCH_PARAMS: dict[str, dict[str, SearchParam]] = {
         SP("status", "token", ("status",), "Searches for locations with a specific kind of status"),
         SP("type", "token", ("type",), "A code for the type of location"),
     ),
+    "RelatedPerson": _table(
+        SP("active", "token", ("active",), "Indicates if the related person record is active"),
+        *_address_params("related person"),
+        SP("birthdate", "date", ("birthDate",), "The Related Person's date of birth"),
+        SP("gender", "token", ("gender",), "Gender of the related person"),
+        SP("identifier", "token", ("identifier",), "An Identifier of the RelatedPerson"),
+        SP("name", "string", ("name",),
+           "A server defined search that may match any of the string fields in the HumanName, including "
+           "family, give, prefix, suffix, suffix, and/or text"),
+        SP("patient", "reference", ("patient",), "The patient this related person is related to",
+           targets=("Patient",)),
+        SP("relationship", "token", ("relationship",), "The relationship between the patient and the relatedperson"),
+        *_contact_params("related person"),
+    ),
     "Provenance": _table(
         SP("agent", "reference", ("agent.who",), "Who participated", targets=_AGENTS),
         SP("agent-role", "token", ("agent.role",), "What the agents role was"),
