@@ -35,10 +35,28 @@ class PluginGroup(click.Group):
         entry = self._registered().get(cmd_name)
         if entry is None:
             return super().get_command(ctx, cmd_name)
-        command = entry.load()  # type: ignore[attr-defined]
+        try:
+            command = entry.load()  # type: ignore[attr-defined]
+        except Exception as exc:  # a broken plugin must not take the other commands down with it
+            return _broken(cmd_name, f"{entry.value} could not be loaded: {exc}")  # type: ignore[attr-defined]
         if not isinstance(command, click.Command):
-            raise click.ClickException(f"{entry.value} is not a click command")  # type: ignore[attr-defined]
+            return _broken(cmd_name, f"{entry.value} is not a click command")  # type: ignore[attr-defined]
         return command
+
+
+def _broken(name: str, why: str) -> click.Command:
+    """A stand-in for a plugin command that failed to load: listed with the reason, and an error if run."""
+
+    def fail() -> None:
+        raise click.ClickException(why)
+
+    return click.Command(
+        name,
+        callback=fail,
+        help=f"(unavailable: {why})",
+        short_help="(unavailable)",
+        context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+    )
 
 
 @click.group(cls=PluginGroup, entry_point_group="closer.commands")
