@@ -18,7 +18,7 @@ from typing import IO, TypeVar
 
 from adapters.report import IngestReport
 from adapters.rows import Feed, RowError, RowPlan
-from adapters.writing import ensure, put
+from adapters.writing import ensure, exists, put
 from closer.errors import FhirError
 from closer.store.query import parse_search
 from closer.store.repository import Repository, Resource
@@ -211,6 +211,23 @@ def _store_batch(repo: Repository, batch: list[_Mapped], stored_at: dict[str, in
     results: list[tuple[_Mapped, bool | str]] = []
     try:
         with repo.transaction() as tx:
+            changed = apply_plans(tx, [mapped.plan for mapped in batch])
+        results = list(zip(batch, changed, strict=True))
+    except Exception:
+        logger.debug("batch fast path failed; storing the rows one by one", exc_info=True)
+        results = _store_one_by_one(repo, batch)
+    for mapped, outcome in results:
+        if isinstance(outcome, str):
+            report.fail(mapped.location, outcome)
+        else:
+            _count(mapped, outcome, stored_at, report)
+
+
+def _store_one_by_one(repo: Repository, batch: list[_Mapped]) -> list[tuple[_Mapped, bool | str]]:
+    """The slow, precise path: a savepoint per row, so a failing row is reported alone with its reason."""
+    results: list[tuple[_Mapped, bool | str]] = []
+    try:
+        with repo.transaction() as tx:
             for mapped in batch:
                 results.append((mapped, _store_row(tx, mapped)))
     except Exception as exc:
@@ -218,11 +235,7 @@ def _store_batch(repo: Repository, batch: list[_Mapped], stored_at: dict[str, in
         results = [
             (mapped, f"not stored: the batch could not be committed ({exc.__class__.__name__})") for mapped in batch
         ]
-    for mapped, outcome in results:
-        if isinstance(outcome, str):
-            report.fail(mapped.location, outcome)
-        else:
-            _count(mapped, outcome, stored_at, report)
+    return results
 
 
 def _store_row(tx: Repository, mapped: _Mapped) -> bool | str:
@@ -252,6 +265,65 @@ def _count(mapped: _Mapped, changed: bool, stored_at: dict[str, int], report: In
         report.warn(location, warning)
 
 
+class _NeedsRowByRow(Exception):
+    """The batch holds something only the row-by-row path handles exactly."""
+
+
+def apply_plans(tx: Repository, plans: list[RowPlan]) -> list[bool]:
+    """Carry out a batch of plans with a few statements (one lookup of what they touch, one put_many);
+    for each plan, whether it changed anything. Raises on any problem, and the caller then stores the
+    batch row by row, which reports each failing row precisely."""
+    known = tx.read_many(_touched(plans))
+    overlay: dict[tuple[str, str], Resource] = {}
+    writes: list[tuple[int, Resource]] = []
+
+    def write(index: int, resource: Resource) -> None:
+        overlay[(resource["resourceType"], str(resource["id"]))] = resource
+        writes.append((index, resource))
+
+    for index, plan in enumerate(plans):
+        for stub in plan.stubs:
+            key = (stub["resourceType"], str(stub["id"]))
+            if key not in known and key not in overlay:
+                write(index, stub)
+        for resource in plan.resources:
+            write(index, resource)
+        for amendment in plan.amendments:
+            key = (amendment.resource_type, amendment.resource_id)
+            current = overlay.get(key) or _live(known, key)
+            wanted = amendment.change(current)
+            if wanted != current:
+                write(index, wanted)
+        for supersession in plan.supersessions:
+            if supersession.anchor is not None and supersession.anchor not in known:
+                continue  # a new record: nothing of it existed to supersede
+            if supersession.anchor is None or supersession.anchor in overlay:
+                raise _NeedsRowByRow("a supersession needs what this batch has written")
+            for resource in _search_all(tx, supersession.resource_type, supersession.search):
+                if resource["id"] not in supersession.keep:
+                    wanted = supersession.change(resource)
+                    if wanted != resource:
+                        write(index, wanted)
+    changed = [False] * len(plans)
+    for (index, _), result in zip(writes, tx.put_many([r for _, r in writes]), strict=True):
+        changed[index] |= result.action != "noop"
+    return changed
+
+
+def _touched(plans: list[RowPlan]) -> set[tuple[str, str]]:
+    keys = {(s["resourceType"], str(s["id"])) for p in plans for s in p.stubs}
+    keys |= {(a.resource_type, a.resource_id) for p in plans for a in p.amendments}
+    keys |= {s.anchor for p in plans for s in p.supersessions if s.anchor is not None}
+    return keys
+
+
+def _live(known: dict[tuple[str, str], tuple[Resource, bool]], key: tuple[str, str]) -> Resource:
+    found = known.get(key)
+    if found is None or found[1]:
+        raise _NeedsRowByRow(f"{key[0]}/{key[1]} is not in the store")
+    return found[0]
+
+
 def apply_plan(tx: Repository, plan: RowPlan) -> bool:
     """Carry out a row's plan inside the caller's transaction; True if anything in the store changed."""
     changed = False
@@ -265,6 +337,8 @@ def apply_plan(tx: Repository, plan: RowPlan) -> bool:
         if wanted != current:
             changed |= _write(tx, wanted)
     for supersession in plan.supersessions:
+        if supersession.anchor is not None and not exists(tx, *supersession.anchor):
+            continue
         for resource in _search_all(tx, supersession.resource_type, supersession.search):
             if resource["id"] in supersession.keep:
                 continue

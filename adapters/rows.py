@@ -48,6 +48,9 @@ class Supersede:
     search: tuple[tuple[str, str], ...]
     keep: frozenset[str]
     change: Callable[[JSON], JSON]
+    # The record the superseded resources hang off (e.g. the spell's Encounter). When it did not exist
+    # before this row, there is nothing to supersede and the search is skipped.
+    anchor: tuple[str, str] | None = None
 
 
 @dataclass

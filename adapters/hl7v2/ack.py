@@ -7,6 +7,7 @@ output shifts those fields in some versions.
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, datetime
 
@@ -21,14 +22,18 @@ RECEIVING_APPLICATION = "CLOSER"
 
 
 STANDARD = Delimiters()
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def escape(text: str, d: Delimiters = STANDARD) -> str:
-    """Text made safe for one ER7 field (escape characters first, then the delimiters)."""
+    """Text made safe for one ER7 field (escape characters first, then the delimiters). Other control
+    characters (NUL, MLLP's \\x0b and \\x1c...) become hex escapes \\Xhh\\, so an ACK quoting bad input
+    is still one well-formed, well-framed message."""
     text = text.replace(d.escape, f"{d.escape}E{d.escape}")
     for char, code in ((d.field, "F"), (d.component, "S"), (d.repetition, "R"), (d.subcomponent, "T")):
         text = text.replace(char, f"{d.escape}{code}{d.escape}")
-    return text.replace("\r", " ").replace("\n", " ")
+    text = text.replace("\r", " ").replace("\n", " ")
+    return _CONTROL.sub(lambda m: f"{d.escape}X{ord(m.group()):02X}{d.escape}", text)
 
 
 def build_ack(code: str, original: Message | None, text: str = "", error: Hl7Error | None = None) -> str:

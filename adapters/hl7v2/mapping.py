@@ -126,6 +126,12 @@ def header_of(message: Message) -> Header:
         raise MessageRejected("MSH-9 (message type) is empty", code="101", segment="MSH", field=9)
     if not message.control_id:
         raise MessageRejected("MSH-10 (message control id) is empty", code="101", segment="MSH", field=10)
+    # The message store keys on these (sender 200, control id 200, type 40 characters; PostgreSQL enforces it).
+    for field_no, value in ((4, message.sending_facility), (10, message.control_id)):
+        if len(value) > 199:
+            raise MessageRejected(
+                f"MSH-{field_no} is longer than 199 characters", code="102", segment="MSH", field=field_no
+            )
     version = message.version
     if version not in SUPPORTED_VERSIONS:
         shown = f"'{version}'" if version else "empty"
@@ -139,12 +145,15 @@ def header_of(message: Message) -> Header:
     if not event_text:
         raise MessageInvalid("MSH-7 (date/time of message) is empty", code="101", segment="MSH", field=7)
     event_time = _time(event_text, *where)
+    trigger = (message.trigger_event or (evn.get(1) if evn else "")).upper()
+    if len(message.message_code) + len(trigger) > 39:
+        raise MessageRejected("MSH-9 message code and trigger event are too long", code="102", segment="MSH", field=9)
     return Header(
         sending_application=message.sending_application,
         sending_facility=message.sending_facility,
         control_id=message.control_id,
         message_code=message.message_code,
-        trigger=(message.trigger_event or (evn.get(1) if evn else "")).upper(),
+        trigger=trigger,
         version=version,
         event_time=event_time,
         sort_time=_sortable(event_time),
@@ -311,6 +320,8 @@ def _visit_identity(pv1: Segment, header: Header, patient_id: str) -> tuple[str,
     """The visit is PV1-19 (visit number) at the sending facility; without one, the patient's
     admission time (PV1-44) names it, and without that the message itself."""
     visit = pv1.get(19)
+    if len(visit) > 99 or len(pv1.get(19, 4)) > 99:  # the store's visit key holds facility|authority|number
+        raise MessageInvalid("PV1-19 (visit number) is longer than 99 characters", code="102", segment="PV1", field=19)
     if visit:
         key = f"{header.sending_facility}|{pv1.get(19, 4) or 'visit'}|{visit}"
     elif admitted := pv1.get(44):

@@ -147,6 +147,11 @@ def parse(text: str) -> Message:
             f"The message must start with an MSH segment, found '{header[:3]}'", code="100", segment="MSH"
         )
     delimiters = _delimiters(header)
+    if "\x00" in text:  # not HL7 text, and PostgreSQL cannot store it: refused on every backend alike
+        line = next(line for line in lines if "\x00" in line)
+        name = line[:3] if SEGMENT_ID.match(line[:3]) else ""
+        field = line[: line.index("\x00")].count(delimiters.field) + (line is lines[0]) if name else 0
+        raise MessageRejected("The message contains a NUL character", code="102", segment=name, field=field)
     segments = [_segment(header, delimiters, is_msh=True)]
     for index, line in enumerate(lines[1:], start=2):
         name = line[:3]

@@ -34,6 +34,7 @@ from closer.store.sql import SqlRepository
 log = logging.getLogger("closer.hl7v2")
 JSON = dict[str, Any]
 
+CLASH_RETRIES = 3  # attempts at a message whose writes clash with another connection's (PostgreSQL)
 PARTICIPANT_TYPE = "http://terminology.hl7.org/CodeSystem/provenance-participant-type"
 # Resources that point at a patient, re-pointed to the survivor on a merge (A40/A34).
 PATIENT_REFERENCES = (
@@ -101,14 +102,26 @@ class Hl7Processor:
             with self.repository.transaction() as tx:
                 for index, (message, mapped) in work:
                     try:
-                        with tx.savepoint():
-                            done.append((index, self._apply(DirectSession(tx), message, mapped)))
+                        done.append((index, self._apply_alone(tx, message, mapped)))
                     except Exception as exc:
                         failed.append((index, message, _as_error(exc)))
         except Exception as exc:  # the commit itself failed: nothing of this batch was stored
             error = _as_error(exc)
             done, failed = [], [(index, message, error) for index, (message, _) in work]
         return done + [(index, self._dead_letter(message, error)) for index, message, error in failed]
+
+    def _apply_alone(self, tx: SqlRepository, message: Message, mapped: MappedMessage) -> Outcome:
+        """One message in a savepoint. A unique-key clash means another connection created the same
+        record (a new patient, a practice) and committed it first: rolled back to the savepoint, the
+        message is applied again and now finds that record, instead of being dead-lettered."""
+        for attempt in range(1, CLASH_RETRIES + 1):
+            try:
+                with tx.savepoint():
+                    return self._apply(DirectSession(tx), message, mapped)
+            except IntegrityError:
+                if attempt == CLASH_RETRIES:
+                    raise
+        raise AssertionError("unreachable")
 
     def replay(self, message_id: int) -> Outcome:
         """Process a stored (typically failed) message again, e.g. after a fix."""

@@ -112,14 +112,12 @@ def map_row(row: Row) -> RowPlan:
         supersessions=[
             Supersede(
                 "Condition",
-                (
-                    ("encounter", f"Encounter/{encounter_id}"),
-                    # only diagnoses this feed makes: a Condition another source links to the spell is not ours
-                    ("category", f"{CONDITION_CATEGORY_SYSTEM}|encounter-diagnosis"),
-                    ("code", f"{ICD10_SYSTEM}|"),
-                ),
+                # Searched by the spell alone (selective and indexed); entered_in_error leaves alone any
+                # Condition this feed did not make (another source may link its own to the spell).
+                (("encounter", f"Encounter/{encounter_id}"),),
                 frozenset(condition_ids.values()),
                 entered_in_error,
+                anchor=("Encounter", encounter_id),
             )
         ],
     )
@@ -197,10 +195,21 @@ def _condition(condition_id: str, code: str, nhs: str, encounter_id: str, admitt
 
 def entered_in_error(condition: JSON) -> JSON:
     """A diagnosis the provider no longer lists: kept for the record, marked as wrong. R4 forbids a
-    clinicalStatus on an entered-in-error Condition (con-5), so any is dropped."""
+    clinicalStatus on an entered-in-error Condition (con-5), so any is dropped. Only this feed's own
+    diagnoses (ICD-10 encounter-diagnosis) are touched; any other Condition comes back unchanged."""
+    if not _made_by_this_feed(condition):
+        return condition
     changed = {key: item for key, item in condition.items() if key != "clinicalStatus"}
     changed["verificationStatus"] = ENTERED_IN_ERROR
     return changed
+
+
+def _made_by_this_feed(condition: JSON) -> bool:
+    categories = {
+        (c.get("system"), c.get("code")) for cc in condition.get("category", []) for c in cc.get("coding", [])
+    }
+    systems = {c.get("system") for c in condition.get("code", {}).get("coding", [])}
+    return (CONDITION_CATEGORY_SYSTEM, "encounter-diagnosis") in categories and ICD10_SYSTEM in systems
 
 
 def died_on(date_of_death: str) -> Callable[[JSON], JSON]:

@@ -104,10 +104,27 @@ def test_died_on_keeps_the_rest_of_the_patient_and_a_more_precise_record_of_the_
 
 
 def test_entered_in_error_drops_the_clinical_status_con_5() -> None:
-    condition = {"resourceType": "Condition", "id": "c", "clinicalStatus": {"text": "active"}}
+    condition = {
+        "resourceType": "Condition",
+        "id": "c",
+        "clinicalStatus": {"text": "active"},
+        "category": [apc.ENCOUNTER_DIAGNOSIS],
+        "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10", "code": "I10"}]},
+    }
     retracted = apc.entered_in_error(condition)
     assert "clinicalStatus" not in retracted
     assert retracted["verificationStatus"]["coding"][0]["code"] == "entered-in-error"
+
+
+def test_entered_in_error_leaves_another_sources_condition_alone() -> None:
+    """A GP's SNOMED problem linked to the spell is not this feed's to retract."""
+    condition = {
+        "resourceType": "Condition",
+        "id": "c",
+        "category": [apc.ENCOUNTER_DIAGNOSIS],
+        "code": {"coding": [{"system": "http://snomed.info/sct", "code": "38341003"}]},
+    }
+    assert apc.entered_in_error(condition) is condition
 
 
 # British Summer Time boundaries (see adapters/localtime.py): in spring 01:00-01:59 does not exist and is
