@@ -26,14 +26,13 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def escape(text: str, d: Delimiters = STANDARD) -> str:
-    """Text made safe for one ER7 field (escape characters first, then the delimiters). Other control
-    characters (NUL, MLLP's \\x0b and \\x1c...) become hex escapes \\Xhh\\, so an ACK quoting bad input
-    is still one well-formed, well-framed message."""
+    """Text made safe for one ER7 field (escape characters first, then the delimiters). Control
+    characters (\\r, \\n, NUL, MLLP's \\x0b and \\x1c...) become spaces, so an ACK quoting bad input is
+    still one well-formed, well-framed message. (Not hex escapes: hl7apy would escape their backslashes.)"""
     text = text.replace(d.escape, f"{d.escape}E{d.escape}")
     for char, code in ((d.field, "F"), (d.component, "S"), (d.repetition, "R"), (d.subcomponent, "T")):
         text = text.replace(char, f"{d.escape}{code}{d.escape}")
-    text = text.replace("\r", " ").replace("\n", " ")
-    return _CONTROL.sub(lambda m: f"{d.escape}X{ord(m.group()):02X}{d.escape}", text)
+    return _CONTROL.sub(" ", text)
 
 
 def build_ack(code: str, original: Message | None, text: str = "", error: Hl7Error | None = None) -> str:

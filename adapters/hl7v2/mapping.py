@@ -8,6 +8,7 @@ MessageInvalid (ACK AE) naming the segment and field.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -58,6 +59,7 @@ NHS_STATUS = {
 ETHNIC_EXTENSION = "https://fhir.hl7.org.uk/StructureDefinition/Extension-UKCore-EthnicCategory"
 ETHNIC_SYSTEM = "https://fhir.hl7.org.uk/CodeSystem/UKCore-EthnicCategoryEngland"
 ETHNIC_CODES = set("ABCDEFGHJKLMNPRSZ")
+ODS_CODE = re.compile(r"[A-Za-z0-9]{3,10}")
 GENDER = {"M": "male", "1": "male", "F": "female", "2": "female", "U": "unknown", "0": "unknown", "9": "unknown"}
 GENDER.update({"O": "other", "A": "other", "N": "other", "X": "other"})
 PATIENT_CLASS = {"I": INPATIENT, "O": AMBULATORY, "E": EMERGENCY, "P": PRE_ADMISSION, "R": AMBULATORY}
@@ -290,6 +292,8 @@ def _registered_practice(pd1: Segment, patient: JSON) -> JSON | None:
     code, name = organization_code(pd1.components(3))
     references: list[JSON] = []
     practice = None
+    if code and not ODS_CODE.fullmatch(code):  # it becomes the Organization's id
+        raise MessageInvalid(f"PD1-3 ODS code '{code[:20]}' is not an ODS code", code="102", segment="PD1", field=3)
     if code:
         references.append(ods_reference(code, name))
         practice = {"resourceType": "Organization", "id": code, "active": True}
