@@ -25,7 +25,6 @@ from sqlalchemy import (
     func,
     insert,
     select,
-    tuple_,
     update,
 )
 
@@ -130,11 +129,15 @@ def _chunks(keys: set[Any]) -> list[list[Any]]:
 
 def find_many(conn: Connection, keys: set[tuple[str, str]]) -> dict[tuple[str, str], StoredMessage]:
     found = {}
-    for chunk in _chunks(keys):
-        pair = tuple_(hl7_messages.c.sender, hl7_messages.c.control_id)
-        for row in conn.execute(select(*_COLUMNS).where(pair.in_(chunk))):
-            message = StoredMessage(*row)
-            found[(message.sender, message.control_id)] = message
+    senders: dict[str, set[str]] = {}
+    for sender, control_id in keys:  # sender = ? AND control_id IN (...): the unique index serves it
+        senders.setdefault(sender, set()).add(control_id)
+    for sender, control_ids in senders.items():
+        for chunk in _chunks(control_ids):
+            query = select(*_COLUMNS).where(hl7_messages.c.sender == sender, hl7_messages.c.control_id.in_(chunk))
+            for row in conn.execute(query):
+                message = StoredMessage(*row)
+                found[(message.sender, message.control_id)] = message
     return found
 
 

@@ -75,6 +75,17 @@ def _load(text: str) -> Resource:
     return loaded
 
 
+def _by_first(keys: set[tuple[str, str]], chunk: int = 400) -> Iterator[tuple[str, list[str]]]:
+    """Keys grouped by their first part, in chunks: SQLite plans `a = ? AND b IN (...)` on an index but
+    scans the table for a row-value `(a, b) IN (...)`."""
+    grouped: dict[str, list[str]] = {}
+    for first, second in sorted(keys):
+        grouped.setdefault(first, []).append(second)
+    for first, seconds in grouped.items():
+        for start in range(0, len(seconds), chunk):
+            yield first, seconds[start : start + chunk]
+
+
 def parse_etag(etag: str) -> int:
     """The version number in an If-Match value such as W/"3"."""
     text = etag.strip()
@@ -349,11 +360,9 @@ class SqlRepository:
         if self._pending.get(resources):
             self._flush()
         found: dict[tuple[str, str], tuple[int, bool, Resource | None]] = {}
-        ordered = sorted(keys)
-        for start in range(0, len(ordered), 400):
-            chunk = ordered[start : start + 400]
+        for resource_type, resource_id in _by_first(keys):  # type = ? AND id IN (...): the primary key serves it
             stmt = select(resources.c.res_type, resources.c.res_id, *_SELECT_CURRENT.selected_columns).where(
-                tuple_(resources.c.res_type, resources.c.res_id).in_(chunk)
+                resources.c.res_type == resource_type, resources.c.res_id.in_(resource_id)
             )
             if is_postgres(self.engine):
                 stmt = stmt.with_for_update()
