@@ -27,6 +27,17 @@ def local_system(kind: str, authority: str) -> str:
     return f"{LOCAL_ID_BASE}/{kind}/{(authority or 'unknown').strip().lower().replace(' ', '-')}"
 
 
+def spell_encounter_id(provider: str, spell: str) -> str:
+    """The Encounter of a hospital provider spell. The APC extract's spell id and the ADT feed's visit
+    number (PV1-19) are both the provider's spell number, so the two feeds update one Encounter."""
+    return derived_id("spell", provider, spell)
+
+
+def spell_condition_id(provider: str, spell: str, code: str) -> str:
+    """A diagnosis (normalised ICD-10 code) of a spell, the same from APC and from ADT DG1."""
+    return derived_id("condition", provider, spell, code)
+
+
 def derived_id(kind: str, *key: str) -> str:
     """A stable FHIR id for the record with this source key."""
     digest = hashlib.sha256("\x1f".join(key).encode()).hexdigest()[:32]

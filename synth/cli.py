@@ -3,12 +3,16 @@ programme report's figures."""
 
 from __future__ import annotations
 
+import time
 from datetime import date
 from pathlib import Path
 
 import click
 
+from adapters.feedcli import database_option, finish, open_store, report_option
+from adapters.report import IngestReport
 from synth import feeds
+from synth.load import FeedRun, load_county
 from synth.population import COUNTY_PEOPLE, DEFAULT_AS_OF, generate
 from synth.report import render
 
@@ -39,3 +43,29 @@ def synth(people: int, seed: int, out: Path, as_of: str, years: int) -> None:
         click.echo(f"  {name:32} {count:>10,}")
     click.echo(f"Written to {out}\n")
     click.echo(render(county))
+
+
+@click.command("county")
+@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@report_option
+@database_option
+def ingest_county(directory: Path, report_path: Path | None, database_url: str | None) -> None:
+    """Load a county directory written by `closer synth` (or laid out the same way) with every feed."""
+    repo = open_store(database_url)
+    total = IngestReport(f"county {directory}")
+    began = time.perf_counter()
+
+    def tell(run: FeedRun) -> None:
+        click.echo(
+            f"  {run.feed:12} {run.records:>9,} records in {run.seconds:7.1f} s ({run.per_second:,.0f}/s), "
+            f"{run.report.failed:,} failed; peak memory {run.peak_rss_mb:,.0f} MB",
+            err=True,
+        )
+
+    try:
+        for run in load_county(repo, directory, on_feed=tell):
+            total.merge(run.report)
+    finally:
+        repo.engine.dispose()
+    click.echo(f"Loaded in {time.perf_counter() - began:.0f} s", err=True)
+    finish(total, report_path)

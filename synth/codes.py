@@ -70,7 +70,6 @@ MEDICINES = [
     Medicine("Omeprazole 20mg gastro-resistant capsules", "317335000"),
     Medicine("Ramipril 5mg capsules", "318906001"),
     Medicine("Metformin 500mg tablets", "325278007"),
-    Medicine("Furosemide 40mg tablets", "317972000"),
     Medicine("Aspirin 75mg dispersible tablets", "319770009"),
 ]
 

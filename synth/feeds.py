@@ -33,9 +33,82 @@ HL7_QUARTER_DAYS = 91
 def write_all(county: County, out: Path) -> dict[str, int]:
     """Every feed the county has a writer for; returns what was written, by file."""
     written: dict[str, int] = {}
-    for writer in (write_hospital, write_hl7, write_social_care):
+    for writer in (write_gp, write_hospital, write_hl7, write_social_care):
         written.update(writer(county, out))
     return written
+
+
+GP_FILES = {
+    "patients.csv": (
+        "nhs_number",
+        "family_name",
+        "given_name",
+        "date_of_birth",
+        "sex",
+        "postcode",
+        "practice_ods",
+        "registration_date",
+        "date_of_death",
+    ),
+    "events.csv": ("nhs_number", "date", "snomed_code", "term", "value", "unit"),
+    "medications.csv": ("nhs_number", "code", "name", "start", "end", "repeat"),
+    "allergies.csv": ("nhs_number", "snomed_code", "term", "reaction", "severity", "date"),
+}
+SYSTOLIC = ("72313002", "Systolic arterial pressure")
+
+
+def write_gp(county: County, out: Path) -> dict[str, int]:
+    """One extract folder per practice, with the four files `closer ingest gp-csv` reads."""
+    counts = dict.fromkeys(GP_FILES, 0)
+    for practice in county.practices:
+        folder = out / "gp" / practice.ods
+        folder.mkdir(parents=True, exist_ok=True)
+        patients = [p for p in county.people if p.practice == practice]
+        rows = {
+            "patients.csv": [_gp_patient(p) for p in patients],
+            "events.csv": [row for p in patients for row in _gp_events(p, county.as_of)],
+            "medications.csv": [row for p in patients for row in _gp_medications(p, county.as_of)],
+            "allergies.csv": [_gp_allergy(p) for p in patients if p.allergy],
+        }
+        for name, columns in GP_FILES.items():
+            counts[name] += _write_csv(folder / name, columns, iter(rows[name]))
+    return {f"gp {name} rows": count for name, count in counts.items()}
+
+
+def _gp_patient(person: Person) -> list[str]:
+    return [
+        person.nhs_number,
+        person.family,
+        person.given,
+        person.birth_date.isoformat(),
+        "F" if person.sex == "female" else "M",
+        person.postcode,
+        person.practice.ods,
+        person.registered.isoformat(),
+        person.died.isoformat() if person.died else "",
+    ]
+
+
+def _gp_events(person: Person, as_of: date) -> Iterator[list[str]]:
+    for condition, onset in zip(person.conditions, person.condition_onsets, strict=True):
+        yield [person.nhs_number, onset.isoformat(), condition.snomed, condition.name, "", ""]
+    for n, deficit in enumerate(person.deficits):
+        recorded = as_of - timedelta(days=20 + (int(person.nhs_number[-3:]) * (n + 7)) % 700)
+        yield [person.nhs_number, recorded.isoformat(), deficit.snomed, deficit.name, "", ""]
+    if any(c.icd10 == "I10" for c in person.conditions):
+        reading = 125 + int(person.nhs_number[-2:]) % 40
+        yield [person.nhs_number, (as_of - timedelta(days=60)).isoformat(), *SYSTOLIC, str(reading), "mm[Hg]"]
+
+
+def _gp_medications(person: Person, as_of: date) -> Iterator[list[str]]:
+    for n, medicine in enumerate(person.repeats):
+        started = as_of - timedelta(days=90 + (int(person.nhs_number[-4:]) * (n + 3)) % 1800)
+        yield [person.nhs_number, medicine.snomed, medicine.name, started.isoformat(), "", "Y"]
+
+
+def _gp_allergy(person: Person) -> list[str]:
+    code, term = codes.PENICILLIN_ALLERGY
+    return [person.nhs_number, code, term, "Rash", "moderate", (person.registered + timedelta(days=400)).isoformat()]
 
 
 def write_social_care(county: County, out: Path) -> dict[str, int]:

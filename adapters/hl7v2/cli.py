@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -32,7 +33,7 @@ def _processor(database_url: str | None, strict: bool = False) -> Hl7Processor:
     return Hl7Processor(open_store(database_url), strict=strict)
 
 
-def _files(paths: tuple[Path, ...]) -> Iterator[Path]:
+def _files(paths: Iterable[Path]) -> Iterator[Path]:
     for path in paths:
         if path.is_dir():
             yield from sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in HL7_SUFFIXES)
@@ -53,22 +54,35 @@ def ingest_hl7(
     _configure_logs()
     logging.getLogger("closer.hl7v2").setLevel(logging.ERROR)  # failures are in the report
     processor = _processor(database_url, strict)
+    with click.progressbar(length=0, label="Ingesting HL7 v2", file=sys.stderr) as bar:
+        report = ingest_files(processor, paths, batch_size, bar)
+    finish(report, report_path)
+
+
+def ingest_files(
+    processor: Hl7Processor, paths: Iterable[Path], batch_size: int = 200, bar: Any | None = None
+) -> IngestReport:
+    """Every message in the files and folders, committed `batch_size` at a time; failures are located
+    by file, message number and MSH-10 in the report."""
+    paths = list(paths)
     work = [(f, n, text) for f in _files(paths) for n, text in enumerate(split_messages(decode(f.read_bytes())), 1)]
     report = IngestReport(", ".join(str(p) for p in paths))
-    with click.progressbar(length=len(work), label="Ingesting HL7 v2", file=sys.stderr) as bar:
-        for start in range(0, len(work), max(1, batch_size)):
-            batch = work[start : start + batch_size]
-            for (file, number, _), outcome in zip(batch, processor.process_batch([t for *_, t in batch]), strict=True):
-                if outcome.status == "duplicate":
-                    report.duplicates += 1
-                elif outcome.code == "AA":
-                    report.accepted += 1
-                else:
-                    control = f" (MSH-10 {outcome.control_id})" if outcome.control_id else ""
-                    assert outcome.error is not None
-                    report.fail(f"{file} message {number}{control}", str(outcome.error))
+    if bar is not None:
+        bar.length = len(work)
+    for start in range(0, len(work), max(1, batch_size)):
+        batch = work[start : start + batch_size]
+        for (file, number, _), outcome in zip(batch, processor.process_batch([t for *_, t in batch]), strict=True):
+            if outcome.status == "duplicate":
+                report.duplicates += 1
+            elif outcome.code == "AA":
+                report.accepted += 1
+            else:
+                control = f" (MSH-10 {outcome.control_id})" if outcome.control_id else ""
+                assert outcome.error is not None
+                report.fail(f"{file} message {number}{control}", str(outcome.error))
+        if bar is not None:
             bar.update(len(batch))
-    finish(report, report_path)
+    return report
 
 
 @click.command("mllp")

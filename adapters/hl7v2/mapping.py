@@ -32,7 +32,8 @@ from adapters.hl7v2.datatypes import (
 )
 from adapters.hl7v2.errors import MessageInvalid, MessageRejected
 from adapters.hl7v2.parser import Message, Segment
-from adapters.identity import NHS_NUMBER_SYSTEM, derived_id, local_system
+from adapters.hospital.icd10 import BadIcd10, normalise_icd10
+from adapters.identity import NHS_NUMBER_SYSTEM, derived_id, local_system, spell_condition_id, spell_encounter_id
 from adapters.localtime import BadTimestamp, hl7_to_date, hl7_to_fhir
 from fhir_profiles.nhs_number import is_valid_nhs_number
 
@@ -63,6 +64,7 @@ ODS_CODE = re.compile(r"[A-Za-z0-9]{3,10}")
 GENDER = {"M": "male", "1": "male", "F": "female", "2": "female", "U": "unknown", "0": "unknown", "9": "unknown"}
 GENDER.update({"O": "other", "A": "other", "N": "other", "X": "other"})
 PATIENT_CLASS = {"I": INPATIENT, "O": AMBULATORY, "E": EMERGENCY, "P": PRE_ADMISSION, "R": AMBULATORY}
+ICD10 = "http://hl7.org/fhir/sid/icd-10"
 CLINICAL_STATUS = "http://terminology.hl7.org/CodeSystem/condition-clinical"
 CATEGORY = "http://terminology.hl7.org/CodeSystem/condition-category"
 ALLERGY_CATEGORY = {"DA": "medication", "FA": "food", "EA": "environment", "MA": "medication", "AA": "environment"}
@@ -326,9 +328,10 @@ def _visit_identity(pv1: Segment, header: Header, patient_id: str) -> tuple[str,
     visit = pv1.get(19)
     if len(visit) > 99 or len(pv1.get(19, 4)) > 99:  # the store's visit key holds facility|authority|number
         raise MessageInvalid("PV1-19 (visit number) is longer than 99 characters", code="102", segment="PV1", field=19)
-    if visit:
+    if visit:  # the provider's spell number: the same Encounter as the APC extract's spell
         key = f"{header.sending_facility}|{pv1.get(19, 4) or 'visit'}|{visit}"
-    elif admitted := pv1.get(44):
+        return key, spell_encounter_id(header.sending_facility, visit)
+    if admitted := pv1.get(44):
         key = f"{header.sending_facility}|{patient_id}|admitted|{admitted}"
     else:
         key = f"{header.sending_facility}|message|{header.control_id}"
@@ -391,7 +394,7 @@ def _condition(
     key = code["coding"][0]["code"] if code.get("coding") else code["text"]
     condition: JSON = {
         "resourceType": "Condition",
-        "id": derived_id("cond", scope, key),
+        "id": _condition_id(header, scope, code, key),
         "clinicalStatus": {"coding": [{"system": CLINICAL_STATUS, "code": "active"}]},
         "category": [{"coding": [{"system": CATEGORY, "code": "encounter-diagnosis"}]}],
         "code": code,
@@ -456,6 +459,19 @@ def _related_person(nk1: Segment, index: int, patient_id: str, patient_ref: JSON
     if phone := contact_point(nk1.components(5)):
         person["telecom"] = [phone]
     return person
+
+
+def _condition_id(header: Header, scope: str, code: JSON, key: str) -> str:
+    """An ICD-10 diagnosis of a numbered visit gets the id the APC extract gives the same diagnosis of
+    the same spell; anything else is scoped to the visit (or the patient) and the code as sent."""
+    facility, _, visit = scope.split("|", 2) if scope.count("|") == 2 else ("", "", "")
+    coding = code.get("coding", [{}])[0]
+    if visit and "|admitted|" not in scope and "|message|" not in scope and coding.get("system") == ICD10:
+        try:
+            return spell_condition_id(facility, visit, normalise_icd10(key))
+        except BadIcd10:
+            pass
+    return derived_id("cond", scope, key)
 
 
 # -- values ---------------------------------------------------------------------------------------------

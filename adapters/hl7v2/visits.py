@@ -77,7 +77,7 @@ def fold(events: list[VisitEvent], *, encounter_id: str, visit_number: str, faci
     encounter: JSON = {
         "resourceType": "Encounter",
         "id": encounter_id,
-        "identifier": [{"system": local_system("visit", facility), "value": visit_number}],
+        "identifier": [{"system": local_system("spell", facility), "value": visit_number}],
         "status": status,
         "class": klass or INPATIENT,
         "subject": {"reference": f"Patient/{patient_id}"},

@@ -21,7 +21,7 @@ from adapters.encounter_codes import (
     discharge_method_extension,
 )
 from adapters.hospital.icd10 import ICD10_SYSTEM, BadIcd10, normalise_icd10
-from adapters.identity import derived_id, local_system
+from adapters.identity import local_system, spell_condition_id, spell_encounter_id
 from adapters.rows import (
     JSON,
     Amend,
@@ -89,9 +89,9 @@ def map_row(row: Row) -> RowPlan:
         raise RowError(f"discharge_destination '{destination}' is not an NHS Data Dictionary discharge destination")
     primary, secondary = _diagnoses(row)
 
-    encounter_id = derived_id("spell", provider, spell_id)
+    encounter_id = spell_encounter_id(provider, spell_id)
     codes = ([primary] if primary else []) + secondary
-    condition_ids = {code: derived_id("condition", provider, spell_id, code) for code in codes}
+    condition_ids = {code: spell_condition_id(provider, spell_id, code) for code in codes}
     conditions = [_condition(condition_ids[code], code, nhs, encounter_id, admitted) for code in codes]
     encounter = _encounter(encounter_id, nhs, provider, spell_id, method, admitted, discharged)
     if disposition:

@@ -19,8 +19,12 @@ from adapters.hl7v2.mapping import map_message
 from adapters.hl7v2.parser import parse
 from adapters.hospital import apc, ecds
 from adapters.snomed import is_sctid
+from adapters.social_care.codes import SERVICE_SYSTEM
 from adapters.social_care.xmlreader import extract_schema
+from adapters.writing import open_repository
 from closer.cli import main
+from closer.settings import Settings
+from closer.store.query import parse_search
 from fhir_profiles.nhs_number import is_valid_nhs_number
 from synth import codes
 from synth.feeds import write_all
@@ -139,3 +143,35 @@ def test_closer_synth_refuses_a_bad_date(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["synth", "--people", "10", "--out", str(tmp_path), "--as-of", "2026-13-01"])
     assert result.exit_code == 2
     assert "is not a date" in result.output
+
+
+def test_a_county_loads_with_every_feed_and_nothing_fails(tmp_path: Path, database_url: str) -> None:
+    """The whole chain: synth writes, every adapter loads, and the store answers the stratification
+    questions about the same people."""
+    county = generate(300, seed=8)
+    write_all(county, tmp_path / "county")
+    result = CliRunner().invoke(main, ["ingest", "county", str(tmp_path / "county"), "--database-url", database_url])
+    assert result.exit_code == 0, result.output
+    summary = next(line for line in result.output.splitlines() if line.startswith("county "))
+    assert summary.endswith(" 0 duplicates, 0 failed"), summary
+    repo = open_repository(Settings(database_url=database_url))
+    try:
+        patients = repo.search(parse_search("Patient", [("_summary", "count")]))
+        assert patients.total == 300
+        emergency = repo.search(
+            parse_search("Encounter", [("type", "http://snomed.info/sct|183452005"), ("_summary", "count")])
+        )
+        spells = sum(1 for p in county.people for s in p.spells if s.method in codes.EMERGENCY_METHODS)
+        assert emergency.total == spells
+        cared_for = [p for p in county.people if p.residential]
+        if cared_for:
+            person = cared_for[0]
+            found = repo.search(
+                parse_search(
+                    "EpisodeOfCare",
+                    [("patient", f"Patient/{person.nhs_number}"), ("type", f"{SERVICE_SYSTEM}|{person.residential}")],
+                )
+            )
+            assert found.matches
+    finally:
+        repo.engine.dispose()
