@@ -46,6 +46,11 @@ def main(base: str) -> None:
         "/Patient?_revinclude=AllergyIntolerance:patient&_revinclude=Flag:patient",
         "/Observation?code=http://snomed.info/sct|27113001&value-quantity=gt70",
         "/Patient/_history?_count=5",
+        "/Encounter?type=http://snomed.info/sct|183452005&_summary=count",
+        "/Encounter?type=http://snomed.info/sct|183452005&date=ge2026-01-01&_include=Encounter:subject&_count=5",
+        "/EpisodeOfCare?type=https://closer.example.nhs.uk/fhir/CodeSystem/social-care-service|nursing&status=active",
+        "/MedicationStatement?status=active&category=https://closer.example.nhs.uk/fhir/CodeSystem/medication-course"
+        "|repeat&_count=5",
         "/StructureDefinition",
     ):
         print(f"    curl -s '{base}{path}'")

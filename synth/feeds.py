@@ -17,6 +17,11 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+from adapters.gp import allergies as gp_allergies
+from adapters.gp import events as gp_events
+from adapters.gp import medications as gp_medications
+from adapters.gp import patients as gp_patients
+from adapters.hospital import apc, ecds
 from adapters.social_care import model as sc
 from adapters.social_care import xmlwriter as sc_writer
 from synth import codes
@@ -39,20 +44,10 @@ def write_all(county: County, out: Path) -> dict[str, int]:
 
 
 GP_FILES = {
-    "patients.csv": (
-        "nhs_number",
-        "family_name",
-        "given_name",
-        "date_of_birth",
-        "sex",
-        "postcode",
-        "practice_ods",
-        "registration_date",
-        "date_of_death",
-    ),
-    "events.csv": ("nhs_number", "date", "snomed_code", "term", "value", "unit"),
-    "medications.csv": ("nhs_number", "code", "name", "start", "end", "repeat"),
-    "allergies.csv": ("nhs_number", "snomed_code", "term", "reaction", "severity", "date"),
+    "patients.csv": gp_patients.COLUMNS,
+    "events.csv": gp_events.COLUMNS,
+    "medications.csv": gp_medications.COLUMNS,
+    "allergies.csv": gp_allergies.COLUMNS,
 }
 SYSTOLIC = ("72313002", "Systolic arterial pressure")
 
@@ -152,36 +147,11 @@ def _la_person(n: int, person: Person, as_of: date) -> sc.Person:
 def write_hospital(county: County, out: Path) -> dict[str, int]:
     folder = out / "hospital"
     folder.mkdir(parents=True, exist_ok=True)
-    spells = _write_csv(folder / "apc.csv", APC_COLUMNS, (_apc_row(p, s) for p in county.people for s in p.spells))
+    spells = _write_csv(folder / "apc.csv", apc.COLUMNS, (_apc_row(p, s) for p in county.people for s in p.spells))
     attendances = _write_csv(
-        folder / "ecds.csv", ECDS_COLUMNS, (_ecds_row(p, a) for p in county.people for a in p.attendances)
+        folder / "ecds.csv", ecds.COLUMNS, (_ecds_row(p, a) for p in county.people for a in p.attendances)
     )
     return {"apc.csv rows": spells, "ecds.csv rows": attendances}
-
-
-APC_COLUMNS = (
-    "nhs_number",
-    "spell_id",
-    "provider_ods",
-    "admission_date",
-    "admission_method",
-    "discharge_date",
-    "discharge_destination",
-    "discharge_method",
-    "primary_diagnosis",
-    "secondary_diagnoses",
-)
-ECDS_COLUMNS = (
-    "attendance_id",
-    "arrival_time",
-    "nhs_number",
-    "site_ods",
-    "chief_complaint_snomed",
-    "chief_complaint_term",
-    "discharge_status_snomed",
-    "discharge_status_term",
-    "departure_time",
-)
 
 
 def _apc_row(person: Person, spell: Spell) -> list[str]:

@@ -4,20 +4,17 @@ arguments (synthetic data only), a processor on a test database, and a small MLL
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from fhirdata import NHS_NUMBERS
+from hl7util import fresh_processor
 from sqlalchemy import func, select
 
 from adapters.hl7v2 import messagestore as store
 from adapters.hl7v2.framing import END_BLOCK, START_BLOCK, frame
 from adapters.hl7v2.parser import Message, parse
-from adapters.hl7v2.processor import Hl7Processor
-from adapters.writing import open_repository
 from closer.errors import FhirError
-from closer.settings import Settings
 from closer.store.sql import SqlRepository
 
 JSON = dict[str, Any]
@@ -121,13 +118,7 @@ def adt(
 
 
 # -- the store ----------------------------------------------------------------------------------------------
-@contextmanager
-def open_processor(database_url: str) -> Iterator[Hl7Processor]:
-    repository = open_repository(Settings.from_env({}, database_url=database_url))
-    try:
-        yield Hl7Processor(repository)
-    finally:
-        repository.engine.dispose()
+open_processor = fresh_processor  # one way to get a processor on a test store, shared with hl7util
 
 
 def read(repository: SqlRepository, resource_type: str, resource_id: str) -> JSON | None:

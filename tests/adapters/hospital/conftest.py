@@ -3,23 +3,12 @@
 from __future__ import annotations
 
 import csv
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
 
-from adapters.writing import open_repository
-from closer.settings import Settings
-from closer.store.sql import SqlRepository
-
 CsvWriter = Callable[..., Path]
-
-
-@pytest.fixture
-def store(database_url: str) -> Iterator[SqlRepository]:
-    repo = open_repository(Settings.from_env({}, database_url=database_url))
-    yield repo
-    repo.engine.dispose()
 
 
 @pytest.fixture

@@ -9,9 +9,9 @@ from typing import Any
 from fhirdata import NHS_NUMBERS, patient
 from hospital_data import APC_COLUMNS, apc_row
 
+from adapters.csvload import load_csv
 from adapters.encounter_codes import ADMISSION_METHOD_EXTENSION, DISCHARGE_METHOD_EXTENSION
 from adapters.hospital import apc
-from adapters.csvload import load_csv
 from adapters.identity import derived_id, local_system
 from closer.store.query import parse_search
 from closer.store.sql import SqlRepository

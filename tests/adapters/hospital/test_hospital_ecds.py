@@ -9,8 +9,8 @@ from typing import Any
 from fhirdata import NHS_NUMBERS
 from hospital_data import ECDS_COLUMNS, ecds_row
 
-from adapters.hospital import ecds
 from adapters.csvload import load_csv
+from adapters.hospital import ecds
 from adapters.identity import ODS_SITE_SYSTEM, derived_id, local_system
 from closer.store.query import parse_search
 from closer.store.sql import SqlRepository

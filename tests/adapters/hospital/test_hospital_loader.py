@@ -9,10 +9,10 @@ from pathlib import Path
 from fhirdata import NHS_NUMBERS
 from hospital_data import APC_COLUMNS, apc_row
 
-from adapters.hospital import apc
 from adapters.csvload import count_rows, load_csv
-from adapters.rows import Feed, Row, RowPlan
+from adapters.hospital import apc
 from adapters.identity import derived_id
+from adapters.rows import Feed, Row, RowPlan
 from closer.store.query import parse_search
 from closer.store.sql import SqlRepository
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -10,16 +10,6 @@ from social_care_data import HEADER, ExtractWriter
 
 from adapters.social_care.model import ExtractHeader, Person
 from adapters.social_care.xmlwriter import write_extract
-from adapters.writing import open_repository
-from closer.settings import Settings
-from closer.store.sql import SqlRepository
-
-
-@pytest.fixture
-def store(database_url: str) -> Iterator[SqlRepository]:
-    repo = open_repository(Settings.from_env({}, database_url=database_url))
-    yield repo
-    repo.engine.dispose()
 
 
 @pytest.fixture

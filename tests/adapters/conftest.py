@@ -1,4 +1,4 @@
-"""Fixtures for the GP feed tests: a store on each backend (SQLite and, when reachable, PostgreSQL)."""
+"""Fixtures every feed's tests share: a store on each backend (SQLite and, when reachable, PostgreSQL)."""
 
 from __future__ import annotations
 
