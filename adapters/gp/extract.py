@@ -51,13 +51,9 @@ class ExtractReport(IngestReport):
         self.merge(section)
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "source": self.source,
-            "accepted": self.accepted,
-            "duplicates": self.duplicates,
-            "failed": self.failed,
-            "sections": [section.as_dict() for section in self.sections],
-        }
+        """The totals, with each file's issues under its own section rather than in one list."""
+        totals = {key: value for key, value in super().as_dict().items() if key != "issues"}
+        return {**totals, "sections": [section.as_dict() for section in self.sections]}
 
     def summary(self, max_issues: int = 50) -> str:
         lines = [section.summary(max_issues) for section in self.sections]
