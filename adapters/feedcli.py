@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
-from adapters.report import IngestReport
+from adapters.report import IngestReport, Progress
 from adapters.writing import open_repository
 from closer.settings import Settings
 from closer.store.sql import SqlRepository
@@ -45,6 +47,19 @@ def finish(report: IngestReport, report_path: Path | None) -> None:
         except OSError as exc:
             raise click.ClickException(f"cannot write the report to {report_path}: {exc.strerror or exc}") from None
     sys.exit(0 if report.ok else 1)
+
+
+def terminal_progress() -> Progress | None:
+    """A progress bar (label, length) per file on a terminal (on stderr, so the summary on stdout stays clean)."""
+    if not sys.stderr.isatty():
+        return None
+
+    @contextmanager
+    def bar(label: str, length: int) -> Iterator[Callable[[int], None]]:
+        with click.progressbar(length=length, label=label, file=sys.stderr) as progress:
+            yield progress.update
+
+    return bar
 
 
 def safe_url(url: str) -> str:

@@ -6,8 +6,14 @@ A row or message that fails is never silently dropped; it becomes an issue here 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
+
+# Long loads show progress through this: given a label and a length, a context that yields a function
+# to call with how many more records are done (a click progress bar on a terminal, nothing elsewhere).
+Progress = Callable[[str, int], AbstractContextManager[Callable[[int], None]]]
 
 
 @dataclass(frozen=True)

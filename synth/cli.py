@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from adapters.feedcli import database_option, finish, open_store, report_option
+from adapters.feedcli import database_option, finish, open_store, report_option, terminal_progress
 from adapters.report import IngestReport
 from synth import feeds
 from synth.load import FeedRun, load_county
@@ -63,7 +63,7 @@ def ingest_county(directory: Path, report_path: Path | None, database_url: str |
         )
 
     try:
-        for run in load_county(repo, directory, on_feed=tell):
+        for run in load_county(repo, directory, on_feed=tell, progress=terminal_progress()):
             total.merge(run.report)
     finally:
         repo.engine.dispose()

@@ -3,15 +3,12 @@ entry points). IO and progress only: the mappings live in the modules named for 
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import click
 
-from adapters.feedcli import database_option, finish, open_store, report_option
-from adapters.gp.extract import Progress, load_extract
+from adapters.feedcli import database_option, finish, open_store, report_option, terminal_progress
+from adapters.gp.extract import load_extract
 from adapters.gp.record import load_record
 
 
@@ -26,7 +23,7 @@ def ingest_gp_csv(directory: Path, report_path: Path | None, database_url: str |
     (see adapters/gp/FEEDS.md)."""
     repo = open_store(database_url)
     try:
-        report = load_extract(repo, directory, progress=_terminal_progress())
+        report = load_extract(repo, directory, progress=terminal_progress())
     finally:
         repo.engine.dispose()
     finish(report, report_path)
@@ -46,16 +43,3 @@ def ingest_gp_connect(file: Path, report_path: Path | None, database_url: str | 
     finally:
         repo.engine.dispose()
     finish(report, report_path)
-
-
-def _terminal_progress() -> Progress | None:
-    """A progress bar per file on a terminal (on stderr, so the summary on stdout stays clean)."""
-    if not sys.stderr.isatty():
-        return None
-
-    @contextmanager
-    def bar(label: str, length: int) -> Iterator[Callable[[int], None]]:
-        with click.progressbar(length=length, label=label, file=sys.stderr) as progress:
-            yield progress.update
-
-    return bar

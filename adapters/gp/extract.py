@@ -15,7 +15,7 @@ a store rejection) holds back the whole file's, since the record it hides would 
 from __future__ import annotations
 
 from collections.abc import Callable
-from contextlib import AbstractContextManager, suppress
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -27,7 +27,7 @@ from adapters.gp.codes import extract_system
 from adapters.gp.retract import MARKED_AS, retracted, source_key
 from adapters.gp.storing import store_plans
 from adapters.localtime import LONDON
-from adapters.report import IngestReport
+from adapters.report import IngestReport, Progress
 from adapters.rows import JSON, Feed, Row, RowError, RowPlan, Supersede, nhs_number, ods_code
 from closer.store.repository import Repository
 
@@ -37,7 +37,6 @@ RETRACT_CHUNK = 100  # patients per retraction search
 HELD_LISTED = 10  # patients named in a "not retracted" warning
 
 # A label and a row count in, a function to advance the bar by n rows out (click.progressbar on a terminal).
-Progress = Callable[[str, int], AbstractContextManager[Callable[[int], None]]]
 
 
 @dataclass

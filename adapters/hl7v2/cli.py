@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any
 
 import click
 
@@ -54,21 +53,30 @@ def ingest_hl7(
     _configure_logs()
     logging.getLogger("closer.hl7v2").setLevel(logging.ERROR)  # failures are in the report
     processor = _processor(database_url, strict)
-    with click.progressbar(length=0, label="Ingesting HL7 v2", file=sys.stderr) as bar:
-        report = ingest_files(processor, paths, batch_size, bar)
+    work = read_messages(paths)
+    with click.progressbar(length=len(work), label="Ingesting HL7 v2", file=sys.stderr) as bar:
+        report = ingest_messages(processor, work, ", ".join(str(p) for p in paths), batch_size, bar.update)
     finish(report, report_path)
 
 
-def ingest_files(
-    processor: Hl7Processor, paths: Iterable[Path], batch_size: int = 200, bar: Any | None = None
+Located = tuple[Path, int, str]  # file, message number in it, message text
+
+
+def read_messages(paths: Iterable[Path]) -> list[Located]:
+    """Every message in the files and folders, with where it came from."""
+    return [(f, n, text) for f in _files(paths) for n, text in enumerate(split_messages(decode(f.read_bytes())), 1)]
+
+
+def ingest_messages(
+    processor: Hl7Processor,
+    work: list[Located],
+    source: str,
+    batch_size: int = 200,
+    progress: Callable[[int], None] | None = None,
 ) -> IngestReport:
-    """Every message in the files and folders, committed `batch_size` at a time; failures are located
-    by file, message number and MSH-10 in the report."""
-    paths = list(paths)
-    work = [(f, n, text) for f in _files(paths) for n, text in enumerate(split_messages(decode(f.read_bytes())), 1)]
-    report = IngestReport(", ".join(str(p) for p in paths))
-    if bar is not None:
-        bar.length = len(work)
+    """Process the messages, committed `batch_size` at a time; failures are located by file, message
+    number and MSH-10 in the report."""
+    report = IngestReport(source)
     for start in range(0, len(work), max(1, batch_size)):
         batch = work[start : start + batch_size]
         for (file, number, _), outcome in zip(batch, processor.process_batch([t for *_, t in batch]), strict=True):
@@ -80,8 +88,8 @@ def ingest_files(
                 control = f" (MSH-10 {outcome.control_id})" if outcome.control_id else ""
                 assert outcome.error is not None
                 report.fail(f"{file} message {number}{control}", str(outcome.error))
-        if bar is not None:
-            bar.update(len(batch))
+        if progress is not None:
+            progress(len(batch))
     return report
 
 

@@ -12,6 +12,7 @@ import pytest
 from click.testing import CliRunner, Result
 from gp_data import EXTRACT, RECORD, copy_sample, event_row, patient_row, write_extract
 
+from adapters.feedcli import terminal_progress
 from adapters.gp import cli
 from adapters.gp.extract import load_extract
 from adapters.writing import open_repository
@@ -148,7 +149,7 @@ class _Terminal(io.StringIO):
 def test_a_progress_bar_per_file_on_a_terminal(database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     terminal = _Terminal()
     monkeypatch.setattr("sys.stderr", terminal)
-    progress = cli._terminal_progress()
+    progress = terminal_progress()
     assert progress is not None
     repo = open_repository(Settings.from_env({}, database_url=database_url))
     try:
@@ -161,4 +162,4 @@ def test_a_progress_bar_per_file_on_a_terminal(database_url: str, monkeypatch: p
 
 
 def test_no_progress_bar_when_not_a_terminal() -> None:
-    assert cli._terminal_progress() is None
+    assert terminal_progress() is None
