@@ -1,6 +1,8 @@
-"""HL7 v2 ingest benchmark: hl7apy's parse, our parse, end-to-end ingest, and MLLP ACK latency.
+"""Feed ingest benchmarks: HL7 v2 (hl7apy's parse, our parse, end-to-end ingest, MLLP ACK latency) and,
+with --county, every feed of a synthetic county in records/s.
 
     .venv/bin/python scripts/bench_ingest.py --messages 20000 --backend both
+    .venv/bin/python scripts/bench_ingest.py --county 73287 --backend sqlite      # the whole county
 
 All four measures use the same generated ITK-style ADT^A01 messages (a distinct patient and visit
 each, with PD1, NK1, PV1, PV2, AL1, DG1 and ZU1). End-to-end means `closer ingest hl7`'s path: split,
@@ -145,7 +147,11 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=200, help="messages per commit in end-to-end ingest")
     parser.add_argument("--mllp-messages", type=int, default=3_000)
     parser.add_argument("--mllp-rate", type=float, default=100.0)
+    parser.add_argument("--county", type=int, default=0, help="instead: load a synthetic county of N people")
     args = parser.parse_args()
+    if args.county:
+        bench_county(args.county, ["sqlite", "postgres"] if args.backend == "both" else [args.backend])
+        return
 
     messages = generate(args.messages + args.mllp_messages)
     ingest, live = messages[: args.messages], messages[args.messages :]
@@ -168,6 +174,37 @@ def main() -> None:
                 f"  MLLP ACK at {args.mllp_rate:.0f}/s, {backend:8}:    p50 {p50:.1f} ms, p99 {p99:.1f} ms, "
                 f"max {worst:.1f} ms ({len(live):,} messages)"
             )
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def bench_county(people: int, backends: list[str]) -> None:
+    """Generate a county, write every feed, and load it with `closer ingest county`'s code, timing each feed."""
+    from synth.load import FeedRun, load_county
+
+    workdir = Path(tempfile.mkdtemp(prefix="closer-bench-county-"))
+    try:
+        began = time.perf_counter()
+        # generated in a child process, so the peak memory below is the loader's alone
+        synth = [sys.executable, "-m", "closer.cli", "synth", "--people", str(people), "--out", str(workdir / "county")]
+        subprocess.run(synth, check=True, stdout=subprocess.DEVNULL)
+        print(f"synthetic county of {people:,} people written in {time.perf_counter() - began:.0f} s")
+        for backend in backends:
+            url = f"sqlite:///{workdir}/county.db" if backend == "sqlite" else _fresh_postgres()
+            repo = open_repository(Settings(database_url=url))
+
+            def tell(run: FeedRun, backend: str = backend) -> None:
+                print(
+                    f"  {backend:8} {run.feed:12} {run.records:>9,} records {run.seconds:8.1f} s "
+                    f"{run.per_second:>8,.0f}/s  failed {run.report.failed:,}  peak RSS {run.peak_rss_mb:,.0f} MB",
+                    flush=True,
+                )
+
+            began = time.perf_counter()
+            runs = load_county(repo, workdir / "county", on_feed=tell)
+            total = sum(run.records for run in runs)
+            print(f"  {backend:8} all feeds    {total:>9,} records {time.perf_counter() - began:8.1f} s")
+            repo.engine.dispose()
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 

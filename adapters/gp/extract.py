@@ -23,7 +23,6 @@ from typing import Any
 
 from adapters.csvload import count_rows, load_csv
 from adapters.gp import allergies, events, medications, patients
-from adapters.gp.codes import extract_system
 from adapters.gp.retract import MARKED_AS, retracted, source_key
 from adapters.gp.storing import store_plans
 from adapters.localtime import LONDON
@@ -172,10 +171,9 @@ def _retract(
         for start in range(0, len(members), RETRACT_CHUNK):
             chunk = members[start : start + RETRACT_CHUNK]
             keep = frozenset(i for nhs in chunk for i in tracked.kept.get(nhs, ()))
-            search = (
-                ("identifier", f"{extract_system(practice)}|"),
-                ("patient", ",".join(f"Patient/{n}" for n in chunk)),
-            )
+            # By patient alone: selective and indexed. (A system-only identifier criterion would read every
+            # identifier row in the store per search.) `retracted` leaves what this extract did not make.
+            search = (("patient", ",".join(f"Patient/{n}" for n in chunk)),)
             for kind in kinds:
                 noted: list[str] = []
                 plan = RowPlan(

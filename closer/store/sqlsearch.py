@@ -56,7 +56,24 @@ def matching_ids(resource_type: str, c: Criterion, depth: int = 0) -> Select[Any
         assert c.chain_type is not None
         inner = criterion_clause(c.chain_type, c.chain, table.c.target_id, depth + 1)
         return select(table.c.res_id).where(base, table.c.target_type == c.chain_type, inner)
+    if param.type == "reference" and c.modifier is None and len(c.values) > 1:
+        return select(table.c.res_id).where(base, _references_clause(param, c.values, table))
     return select(table.c.res_id).where(base, or_(*(_value_clause(param, c, table, v) for v in c.values)))
+
+
+def _references_clause(param: SearchParam, values: list[Any], t: Any) -> ColumnElement[bool]:
+    """Many local references (`patient=Patient/a,Patient/b,...`) as `target_type = T AND target_id IN
+    (...)` per type, which the (target_type, target_id) index serves; an OR of one equality per value
+    makes SQLite read every index row of the parameter."""
+    by_type: dict[str, list[str]] = {}
+    others = []
+    for v in values:
+        if isinstance(v, ReferenceValue) and v.target_type and v.target_id and not v.url:
+            by_type.setdefault(v.target_type, []).append(v.target_id)
+        else:
+            others.append(_reference_clause(param, v, t))
+    grouped = [and_(t.c.target_type == kind, t.c.target_id.in_(ids)) for kind, ids in by_type.items()]
+    return or_(*grouped, *others)
 
 
 def _last_updated_ids(resource_type: str, c: Criterion, depth: int) -> Select[Any]:
