@@ -115,10 +115,15 @@ def apply_plans(tx: Repository, plans: list[RowPlan]) -> list[bool]:
     overlay: dict[tuple[str, str], Resource] = {}
     writes: list[tuple[int, Resource]] = []
 
+    written_by: dict[tuple[str, str], int] = {}  # which plan last wrote each resource
+
     def write(index: int, resource: Resource) -> None:
-        overlay[(resource["resourceType"], str(resource["id"]))] = resource
+        key = (resource["resourceType"], str(resource["id"]))
+        overlay[key] = resource
+        written_by[key] = index
         writes.append((index, resource))
 
+    earlier_keys: set[str] = set()
     for index, plan in enumerate(plans):
         for stub in plan.stubs:
             key = (stub["resourceType"], str(stub["id"]))
@@ -135,13 +140,17 @@ def apply_plans(tx: Repository, plans: list[RowPlan]) -> list[bool]:
         for supersession in plan.supersessions:
             if supersession.anchor is not None and supersession.anchor not in known:
                 continue  # a new record: nothing of it existed to supersede
-            if supersession.anchor is None or supersession.anchor in overlay:
+            # The search sees the store as it was before this batch. That is only wrong if an earlier row of
+            # this batch wrote the anchor, or was the same source record.
+            anchor_writer = written_by.get(supersession.anchor, index) if supersession.anchor else index
+            if anchor_writer != index or plan.key in earlier_keys:
                 raise _NeedsRowByRow("a supersession needs what this batch has written")
             for resource in _search_all(tx, supersession.resource_type, supersession.search):
                 if resource["id"] not in supersession.keep:
                     wanted = supersession.change(resource)
                     if wanted != resource:
                         write(index, wanted)
+        earlier_keys.add(plan.key)
     changed = [False] * len(plans)
     for (index, _), result in zip(writes, tx.put_many([r for _, r in writes]), strict=True):
         changed[index] |= result.action != "noop"
