@@ -24,7 +24,7 @@ from closer.store.repository import Repository, Resource
 logger = logging.getLogger(__name__)
 
 SEARCH_PAGE = 500
-BATCH_ROWS = 500
+BATCH_ROWS = 2000
 T = TypeVar("T")
 
 
