@@ -13,7 +13,6 @@ from click.testing import CliRunner, Result
 from gp_data import EXTRACT, RECORD, copy_sample, event_row, patient_row, write_extract
 
 from adapters.feedcli import terminal_progress
-from adapters.gp import cli
 from adapters.gp.extract import load_extract
 from adapters.writing import open_repository
 from closer.cli import main
