@@ -42,6 +42,16 @@ def exists(tx: Repository, resource_type: str, resource_id: str) -> bool:
     return True
 
 
+def current(tx: Repository, resource_type: str, resource_id: str) -> JSON | None:
+    """The resource as stored now, or None when there is none or it was deleted."""
+    try:
+        return tx.read(resource_type, resource_id)
+    except FhirError as exc:
+        if exc.status in (404, 410):
+            return None
+        raise
+
+
 def ensure(tx: Repository, resource: JSON) -> WriteResult | None:
     """Create `resource` unless a resource with its id exists (or existed: a deleted one stays deleted)."""
     if exists(tx, resource["resourceType"], resource["id"]):

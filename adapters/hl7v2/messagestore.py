@@ -98,10 +98,7 @@ _COLUMNS = [hl7_messages.c[name] for name in StoredMessage.__dataclass_fields__]
 
 
 def find(conn: Connection, sender: str, control_id: str) -> StoredMessage | None:
-    row = conn.execute(
-        select(*_COLUMNS).where(hl7_messages.c.sender == sender, hl7_messages.c.control_id == control_id)
-    ).first()
-    return StoredMessage(*row) if row else None
+    return find_many(conn, {(sender, control_id)}).get((sender, control_id))
 
 
 def get(conn: Connection, message_id: int) -> StoredMessage | None:
@@ -171,18 +168,11 @@ def insert_many(conn: Connection, rows: list[dict[str, Any]]) -> None:
 
 def visit_messages(conn: Connection, visit_key: str) -> list[str]:
     """Raw text of the processed messages of one visit, for re-folding its Encounter."""
-    rows = conn.execute(
-        select(hl7_messages.c.raw).where(hl7_messages.c.visit_key == visit_key, hl7_messages.c.status == PROCESSED)
-    )
-    return [row.raw for row in rows]
+    return visit_messages_many(conn, {visit_key})[visit_key]
 
 
 def latest_patient_event(conn: Connection, patient_id: str) -> int | None:
-    return conn.execute(
-        select(func.max(hl7_messages.c.event_time)).where(
-            hl7_messages.c.patient_id == patient_id, hl7_messages.c.status == PROCESSED
-        )
-    ).scalar()
+    return latest_patient_events(conn, {patient_id})[patient_id]
 
 
 def listing(conn: Connection, status: str | None = None, limit: int = 50) -> list[StoredMessage]:

@@ -14,7 +14,7 @@ from typing import Any
 
 from adapters.hl7v2 import messagestore as store
 from adapters.hl7v2.mapping import MappedMessage
-from closer.errors import FhirError
+from adapters.writing import current, exists
 from closer.store.query import SearchQuery
 from closer.store.sql import SqlRepository
 
@@ -32,22 +32,11 @@ class DirectSession:
 
     def read(self, resource_type: str, resource_id: str) -> JSON | None:
         """The current resource, or None when there is none or it was deleted."""
-        try:
-            return self.tx.read(resource_type, resource_id)
-        except FhirError as exc:
-            if exc.status in (404, 410):
-                return None
-            raise
+        return current(self.tx, resource_type, resource_id)
 
     def taken(self, resource_type: str, resource_id: str) -> bool:
         """Whether the id is in use, by a live or a deleted resource."""
-        try:
-            self.tx.read(resource_type, resource_id)
-        except FhirError as exc:
-            if exc.status in (404, 410):
-                return exc.status == 410
-            raise
-        return True
+        return exists(self.tx, resource_type, resource_id)
 
     def put(self, resource: JSON) -> None:
         self.tx.update(resource)

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from adapters.rows import JSON
 from adapters.social_care.mapping import Link, Source
 from adapters.social_care.model import Person
-from closer.errors import FhirError
+from adapters.writing import current
 from closer.store.query import parse_search
 from closer.store.repository import Repository
 
@@ -112,7 +112,7 @@ def match_person(repo: Repository, person: Person, nhs: str, source: Source) -> 
     """Read what the rule needs (at most three queries) and apply it."""
     by_la_id = _search(repo, [("identifier", f"{source.person_system}|{person.la_person_id}")])
     if nhs:
-        return decide(person, nhs, source, Found(tuple(by_la_id), nhs_patient=_read(repo, nhs)))
+        return decide(person, nhs, source, Found(tuple(by_la_id), nhs_patient=current(repo, "Patient", nhs)))
     if by_la_id or not person.postcode:
         return decide(person, nhs, source, Found(tuple(by_la_id)))
     params = [
@@ -167,15 +167,6 @@ def _search(repo: Repository, params: list[tuple[str, str]]) -> list[JSON]:
     query = parse_search("Patient", params, strict=True, default_count=CANDIDATE_LIMIT + 1)
     query.total = "none"
     return repo.search(query).matches
-
-
-def _read(repo: Repository, patient_id: str) -> JSON | None:
-    try:
-        return repo.read("Patient", patient_id)
-    except FhirError as exc:
-        if exc.status in (404, 410):
-            return None
-        raise
 
 
 def _escape(value: str) -> str:
