@@ -9,8 +9,8 @@ re-ingest makes no new version): every merge here is idempotent.
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable
-from typing import Any
 
+from adapters.merge import system_value, union
 from adapters.rows import JSON
 
 _NAME_USES_REPLACED = {None, "official", "usual"}  # other uses (maiden, nickname, old...) are not the GP's to change
@@ -22,9 +22,9 @@ def overlay(current: JSON, incoming: JSON) -> JSON:
     that does not know a hospital number has not retracted it). The store's meta is left to the store."""
     merged = {key: item for key, item in current.items() if key != "meta"}
     merged.update(incoming)
-    for key, identity in (("identifier", _system_value), ("telecom", _system_value), ("link", _link_target)):
+    for key, identity in (("identifier", system_value), ("telecom", system_value), ("link", _link_target)):
         if key in current or key in incoming:
-            merged[key] = _union(current.get(key, []), incoming.get(key, []), identity)
+            merged[key] = union(current.get(key, []), incoming.get(key, []), identity)
     return merged
 
 
@@ -51,14 +51,6 @@ def merge_patient(current: JSON, incoming: JSON) -> JSON:
         merged["extension"] = extensions + incoming.get("extension", [])
     _merge_death(current, incoming, merged)
     return merged
-
-
-def _union(current: list[Any], incoming: list[Any], identity: Callable[[Any], Hashable]) -> list[Any]:
-    """Current items in place (an incoming item with the same identity merged over its match), then new ones."""
-    by_identity = {identity(item): item for item in incoming}
-    merged = [{**item, **by_identity[identity(item)]} if identity(item) in by_identity else item for item in current]
-    seen = {identity(item) for item in current}
-    return merged + [item for item in incoming if identity(item) not in seen]
 
 
 def _replace(
@@ -107,10 +99,6 @@ def _merge_death(current: JSON, incoming: JSON, merged: JSON) -> None:
         merged["deceasedBoolean"] = True
     if "deceasedDateTime" in merged:
         merged.pop("deceasedBoolean", None)
-
-
-def _system_value(item: JSON) -> Hashable:
-    return (item.get("system"), item.get("value"))
 
 
 def _link_target(item: JSON) -> Hashable:

@@ -27,6 +27,7 @@ from adapters.hl7v2.session import BatchSession, DirectSession
 from adapters.hl7v2.strict import check_strictly
 from adapters.hl7v2.visits import fold
 from adapters.identity import NHS_NUMBER_SYSTEM, derived_id, local_system
+from adapters.merge import system_value, union
 from closer.errors import FhirError
 from closer.store.query import parse_search
 from closer.store.sql import SqlRepository
@@ -324,11 +325,7 @@ def _merge_patient(existing: JSON | None, incoming: JSON) -> JSON:
         return incoming
     merged = {k: v for k, v in existing.items() if k != "meta"}
     merged.update(incoming)
-    seen = {(i.get("system"), i.get("value")) for i in incoming.get("identifier", [])}
-    merged["identifier"] = [
-        *incoming.get("identifier", []),
-        *(i for i in existing.get("identifier", []) if (i.get("system"), i.get("value")) not in seen),
-    ]
+    merged["identifier"] = union(existing.get("identifier", []), incoming.get("identifier", []), system_value)
     if "deceasedDateTime" in merged and "deceasedBoolean" in merged:
         del merged["deceasedBoolean"]
     return merged
