@@ -7,7 +7,7 @@ url sits under CANONICAL_BASE and that the well known URLs below match what the 
 from __future__ import annotations
 
 CANONICAL_BASE = "https://closer.example.nhs.uk/fhir"
-"""Root of every canonical URL we publish (StructureDefinition, ValueSet)."""
+"""Root of every canonical URL we publish (StructureDefinition, ValueSet, CodeSystem)."""
 
 STRUCTURE_DEFINITION_BASE = f"{CANONICAL_BASE}/StructureDefinition"
 VALUE_SET_BASE = f"{CANONICAL_BASE}/ValueSet"

@@ -100,6 +100,13 @@ def load_value_sets() -> dict[str, dict[str, Any]]:
 
 
 @functools.cache
+def load_code_systems() -> dict[str, dict[str, Any]]:
+    """Our CodeSystems by canonical url, published so the systems our codings name can be read (the
+    validator checks codes against ValueSets, not these); shared, so treat as read-only."""
+    return _index_by_url("CodeSystem")
+
+
+@functools.cache
 def _value_set_codes(canonical: str) -> ValueSetCodes | None:
     url = strip_version(canonical)
     value_set = load_value_sets().get(url) or BUILTIN_VALUE_SETS.get(url)

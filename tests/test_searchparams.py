@@ -42,7 +42,8 @@ def is_r4_type(name: str) -> bool:
 
 def test_supported_types_are_the_table_keys_sorted() -> None:
     assert list(SUPPORTED_TYPES) == sorted(SEARCH_PARAMS)
-    assert len(SUPPORTED_TYPES) == 24  # the 22 the core issue names, RelatedPerson (HL7 NK1) and StructureDefinition
+    # the 22 the core issue names, RelatedPerson (HL7 NK1), and the StructureDefinitions and CodeSystems we publish
+    assert len(SUPPORTED_TYPES) == 25
 
 
 def test_params_for_unknown_type_is_empty() -> None:

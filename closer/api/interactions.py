@@ -23,7 +23,8 @@ from closer.store.searchparams import SEARCH_PARAMS
 
 Resource = dict[str, Any]
 Items = list[tuple[str, str]]
-READ_ONLY_TYPES = frozenset({"StructureDefinition"})
+READ_ONLY_TYPES = frozenset({"CodeSystem", "StructureDefinition"})
+"""Definitions Closer ships and publishes at start-up (closer.store.profiles); clients only read them."""
 
 
 @dataclass

@@ -667,6 +667,14 @@ SEARCH_PARAMS: dict[str, dict[str, SearchParam]] = {
         SP("status", "token", ("status",),
            "The current status of the Endpoint (usually expected to be active)"),
     ),
+    "CodeSystem": _table(
+        SP("code", "token", ("concept.code",), "A code defined in the code system"),
+        SP("identifier", "token", ("identifier",), "External identifier for the code system"),
+        SP("name", "string", ("name",), "Computationally friendly name of the code system"),
+        SP("status", "token", ("status",), "The current status of the code system"),
+        SP("url", "uri", ("url",), "The uri that identifies the code system"),
+        SP("version", "token", ("version",), "The business version of the code system"),
+    ),
     "StructureDefinition": _table(
         SP("base", "reference", ("baseDefinition",),
            "Definition that this type is constrained/specialized from",

@@ -1,4 +1,4 @@
-"""The shipped StructureDefinition and ValueSet JSON is valid R4 and consistent with our constants."""
+"""The shipped StructureDefinition, ValueSet and CodeSystem JSON is valid R4 and consistent with our constants."""
 
 from __future__ import annotations
 
@@ -7,10 +7,11 @@ from importlib import resources
 from typing import Any
 
 import pytest
+from fhir.resources.R4B.codesystem import CodeSystem
 from fhir.resources.R4B.structuredefinition import StructureDefinition
 from fhir.resources.R4B.valueset import ValueSet
 
-from fhir_profiles import CANONICAL_BASE, load_profiles, load_value_sets, validate
+from fhir_profiles import CANONICAL_BASE, load_code_systems, load_profiles, load_value_sets, validate
 from fhir_profiles.canonical import (
     CLOSER_PATIENT_PROFILE,
     NHS_NUMBER_SYSTEM,
@@ -31,14 +32,14 @@ def test_definitions_are_shipped() -> None:
     assert "ValueSet-closer-nhs-number-verification-status.json" in FILES
 
 
+MODELS = {"StructureDefinition": StructureDefinition, "ValueSet": ValueSet, "CodeSystem": CodeSystem}
+
+
 @pytest.mark.parametrize("name", FILES)
 def test_definition_is_valid_fhir(name: str) -> None:
     definition = _read(name)
-    if definition["resourceType"] == "StructureDefinition":
-        StructureDefinition.model_validate(definition)
-    else:
-        assert definition["resourceType"] == "ValueSet"
-        ValueSet.model_validate(definition)
+    assert definition["resourceType"] in MODELS
+    MODELS[definition["resourceType"]].model_validate(definition)
 
 
 @pytest.mark.parametrize("name", FILES)
@@ -92,3 +93,28 @@ def test_every_profile_compiles(url: str) -> None:
 def test_definitions_are_loaded_once() -> None:
     assert load_profiles() is load_profiles()
     assert load_value_sets() is load_value_sets()
+    assert load_code_systems() is load_code_systems()
+
+
+def test_code_systems_are_loaded_by_url() -> None:
+    loaded = load_code_systems()
+    assert {name for name in FILES if name.startswith("CodeSystem-")} == {
+        f"CodeSystem-{definition['id']}.json" for definition in loaded.values()
+    }
+    for url, code_system in loaded.items():
+        assert code_system["url"] == url
+        assert code_system["count"] == len(code_system["concept"])
+        assert len({concept["code"] for concept in code_system["concept"]}) == code_system["count"]
+
+
+def test_our_value_sets_name_codes_our_code_systems_define() -> None:
+    defined = {
+        (url, concept["code"]): concept["display"]
+        for url, code_system in load_code_systems().items()
+        for concept in code_system["concept"]
+    }
+    for value_set in load_value_sets().values():
+        for include in value_set["compose"]["include"]:
+            if include["system"].startswith(f"{CANONICAL_BASE}/"):
+                for concept in include["concept"]:
+                    assert defined.get((include["system"], concept["code"])) == concept["display"], concept
