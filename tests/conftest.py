@@ -17,9 +17,11 @@ from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
 
+from adapters.writing import open_repository
 from closer.app import create_app
 from closer.settings import Settings
 from closer.store.schema import metadata
+from closer.store.sql import SqlRepository
 
 PG_SCHEMA = f"closer_test_{os.getpid()}"  # one schema per test process, so parallel runs never collide
 PG_BASE_URL = os.environ.get("CLOSER_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -105,3 +107,11 @@ def client(app: Flask) -> FlaskClient:
 @pytest.fixture
 def repo(app: Flask) -> Any:
     return app.extensions["closer.repository"]
+
+
+@pytest.fixture
+def store(database_url: str) -> Iterator[SqlRepository]:
+    """A store on each backend without the web app, as feeds and batch jobs use it."""
+    repo = open_repository(Settings.from_env({}, database_url=database_url))
+    yield repo
+    repo.engine.dispose()
