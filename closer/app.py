@@ -5,11 +5,13 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections.abc import Iterable
 
 from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException
 
 from closer.api.negotiation import JSON, render, response_format
+from closer.api.operations import Operation, Operations, load_operations
 from closer.api.routes import fhir
 from closer.errors import FhirError, Issue, internal_error
 from closer.fhir.outcome import operation_outcome
@@ -23,9 +25,12 @@ from closer.store.sql import SqlRepository
 log = logging.getLogger("closer.http")
 
 
-def create_app(settings: Settings | None = None) -> Flask:
+def create_app(settings: Settings | None = None, *, operations: Iterable[Operation] | None = None) -> Flask:
+    """The app; `operations` replaces the ones registered in the closer.operations entry points (tests)."""
     settings = settings or Settings.from_env()
     configure(settings.log_format, settings.log_level)
+    # Before the engine: loading the operation plugins imports their tables, which the engine then creates.
+    registry = load_operations() if operations is None else Operations.of(operations)
     app = Flask("closer")
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
@@ -36,6 +41,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions["closer.engine"] = engine
     app.extensions["closer.repository"] = repository
     app.extensions["closer.started"] = format_instant(instant_now())
+    app.extensions["closer.operations"] = registry
     app.register_blueprint(fhir)
     app.add_url_rule("/healthz", "healthz", healthz)
     app.before_request(_start_request)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from closer import __version__
+from closer.api.interactions import READ_ONLY_TYPES
+from closer.api.operations import Operation
 from closer.store.searchparams import SEARCH_PARAMS
 from fhir_profiles import load_profiles
 
@@ -24,13 +27,25 @@ COMMON_PARAMS = [
 ]
 
 
-def capability_statement(base: str, published: str) -> dict[str, Any]:
+def capability_statement(base: str, published: str, operations: Sequence[Operation] = ()) -> dict[str, Any]:
     profiles_by_type: dict[str, list[str]] = {}
     for url, definition in load_profiles().items():
         profiles_by_type.setdefault(definition["type"], []).append(url)
-    resources = [
-        _resource(name, params, profiles_by_type.get(name, [])) for name, params in sorted(SEARCH_PARAMS.items())
-    ]
+    resources = []
+    for name, params in sorted(SEARCH_PARAMS.items()):
+        entry = _resource(name, params, profiles_by_type.get(name, []))
+        listed = [_operation(op) for op in operations if op.resource_type == name]
+        if listed:
+            entry["operation"] = listed
+        resources.append(entry)
+    rest: dict[str, Any] = {
+        "mode": "server",
+        "resource": resources,
+        "interaction": [{"code": "transaction"}, {"code": "batch"}, {"code": "history-system"}],
+    }
+    system = [_operation(op) for op in operations if op.resource_type is None]
+    if system:
+        rest["operation"] = system
     return {
         "resourceType": "CapabilityStatement",
         "status": "active",
@@ -41,14 +56,15 @@ def capability_statement(base: str, published: str) -> dict[str, Any]:
         "implementation": {"description": "Closer FHIR R4 server", "url": base},
         "fhirVersion": "4.0.1",
         "format": ["application/fhir+json", "application/fhir+xml"],
-        "rest": [
-            {
-                "mode": "server",
-                "resource": resources,
-                "interaction": [{"code": "transaction"}, {"code": "batch"}, {"code": "history-system"}],
-            }
-        ],
+        "rest": [rest],
     }
+
+
+def _operation(operation: Operation) -> dict[str, Any]:
+    entry = {"name": operation.name, "definition": operation.definition}
+    if operation.documentation:
+        entry["documentation"] = operation.documentation
+    return entry
 
 
 def _resource(name: str, params: dict[str, Any], profiles: list[str]) -> dict[str, Any]:
@@ -58,16 +74,17 @@ def _resource(name: str, params: dict[str, Any], profiles: list[str]) -> dict[st
     }
     if profiles:
         entry["supportedProfile"] = sorted(profiles)
-    interactions = INTERACTIONS if name != "StructureDefinition" else ["read", "search-type"]
+    writable = name not in READ_ONLY_TYPES
+    interactions = INTERACTIONS if writable else ["read", "search-type"]
     entry.update(
         {
             "interaction": [{"code": code} for code in interactions],
             "versioning": "versioned-update",
             "readHistory": True,
-            "updateCreate": name != "StructureDefinition",
-            "conditionalCreate": name != "StructureDefinition",
-            "conditionalUpdate": name != "StructureDefinition",
-            "conditionalDelete": "single" if name != "StructureDefinition" else "not-supported",
+            "updateCreate": writable,
+            "conditionalCreate": writable,
+            "conditionalUpdate": writable,
+            "conditionalDelete": "single" if writable else "not-supported",
             "searchInclude": sorted(f"{name}:{p.name}" for p in params.values() if p.type == "reference"),
             "searchRevInclude": [],
             "searchParam": COMMON_PARAMS

@@ -10,14 +10,18 @@ from closer.api import interactions as ix
 from closer.api import transaction
 from closer.api.capability import capability_statement
 from closer.api.negotiation import parse_body, render, response_format
-from closer.errors import FhirError
-from closer.fhir.outcome import information
+from closer.api.operations import Operations, Params, invoke, parse_parameters, query_parameters
+from closer.errors import FhirError, Issue
+from closer.fhir.outcome import information, operation_outcome
 from closer.settings import Settings
 from closer.store.repository import Repository
 
 fhir = Blueprint("fhir", __name__)
 check_type = ix.check_type
 FORMAT_PARAMS = frozenset({"_format", "_pretty"})
+# Operation routes take every method, so `PUT /Patient/$x` is a 405 from the operation, never an update
+# of a Patient with the id "$x" by the generic routes.
+OPERATION_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 
 
 def repository() -> Repository:
@@ -82,10 +86,56 @@ def strict() -> bool:
     return prefer("handling") == "strict"
 
 
+def operations() -> Operations:
+    registry: Operations = current_app.extensions["closer.operations"]
+    return registry
+
+
 @fhir.get("/metadata")
 def metadata() -> Response:
-    statement = capability_statement(base_url(), current_app.extensions["closer.started"])
+    statement = capability_statement(base_url(), current_app.extensions["closer.started"], operations().all())
     return respond(ix.Reply(200, statement))
+
+
+# Operations come before the generic /<type>/<id> routes: `$name` is never read as an id.
+@fhir.route("/$<name>", methods=OPERATION_METHODS)
+def system_operation(name: str) -> Response:
+    return operation(None, None, name)
+
+
+@fhir.route("/<resource_type>/$<name>", methods=OPERATION_METHODS)
+def type_operation(resource_type: str, name: str) -> Response:
+    check_type(resource_type)
+    return operation(resource_type, None, name)
+
+
+@fhir.route("/<resource_type>/<resource_id>/$<name>", methods=OPERATION_METHODS)
+def instance_operation(resource_type: str, resource_id: str, name: str) -> Response:
+    check_type(resource_type)
+    return operation(resource_type, resource_id, name)
+
+
+def operation(resource_type: str | None, resource_id: str | None, name: str) -> Response:
+    found = operations().find(name, resource_type, resource_id is not None)
+    method = "GET" if request.method == "HEAD" else request.method
+    if method not in found.methods:
+        allowed = ", ".join(found.methods)
+        outcome = operation_outcome([Issue("not-supported", f"${name} is invoked with {allowed}, not {method}")])
+        return respond(ix.Reply(405, outcome, {"Allow": allowed}))
+    params = query_parameters(query_items())
+    if method == "POST" and request.get_data(cache=True).strip():
+        params = Params(parse_parameters(body()).items + params.items)
+    reply = invoke(
+        found,
+        method,
+        repository=repository(),
+        settings=settings(),
+        base=base_url(),
+        resource_type=resource_type,
+        resource_id=resource_id,
+        params=params,
+    )
+    return respond(reply, write=reply.status == 201)
 
 
 @fhir.post("/")

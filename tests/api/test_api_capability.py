@@ -1,4 +1,4 @@
-"""/healthz, the CapabilityStatement and the StructureDefinitions of our profiles."""
+"""/healthz, the CapabilityStatement, and the StructureDefinitions and CodeSystems we publish."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from apiutil import FHIR_JSON, FHIR_XML, send
 from flask.testing import FlaskClient
 
 from closer.store.searchparams import SEARCH_PARAMS
-from fhir_profiles import CANONICAL_BASE, load_profiles
+from fhir_profiles import CANONICAL_BASE, load_code_systems, load_profiles
 
 PATIENT_PROFILE = f"{CANONICAL_BASE}/StructureDefinition/closer-patient"
 
@@ -65,9 +65,11 @@ def test_capability_statement_header_and_interactions(client: FlaskClient) -> No
     assert patient["versioning"] == "versioned-update"
     assert patient["conditionalCreate"] is True
     assert patient["updateCreate"] is True
-    read_only = {i["code"] for i in resources["StructureDefinition"]["interaction"]}
-    assert "read" in read_only
-    assert not read_only & {"create", "update", "delete"}
+    for name in ("StructureDefinition", "CodeSystem"):
+        read_only = {i["code"] for i in resources[name]["interaction"]}
+        assert "read" in read_only
+        assert not read_only & {"create", "update", "delete"}
+        assert resources[name]["updateCreate"] is False
 
 
 def test_capability_lists_our_profiles_as_supported(client: FlaskClient) -> None:
@@ -104,4 +106,34 @@ def test_restart_does_not_add_profile_versions(client: FlaskClient, app: Any) ->
     publish_profiles(app.extensions["closer.repository"])
     response = send(client, "GET", "/StructureDefinition/closer-patient/_history")
     assert response.status_code == 200
+    assert len(response.get_json()["entry"]) == 1
+
+
+def test_our_code_systems_are_readable_and_searchable(client: FlaskClient) -> None:
+    assert load_code_systems()
+    for url, shipped in load_code_systems().items():
+        response = send(client, "GET", f"/CodeSystem/{shipped['id']}")
+        assert response.status_code == 200
+        published = response.get_json()
+        assert {k: v for k, v in published.items() if k != "meta"} == shipped
+        assert published["meta"]["versionId"] == "1"
+        found = send(client, "GET", "/CodeSystem", query_string={"url": url}).get_json()
+        assert [e["resource"] for e in found["entry"]] == [published]
+    tiers = send(client, "GET", "/CodeSystem", query_string={"code": "below-threshold"}).get_json()
+    assert [e["resource"]["id"] for e in tiers["entry"]] == ["risk-tier"]
+
+
+def test_code_systems_are_read_only(client: FlaskClient) -> None:
+    code_system = send(client, "GET", "/CodeSystem/risk-tier").get_json()
+    response = send(client, "PUT", "/CodeSystem/risk-tier", {**code_system, "status": "retired"})
+    assert response.status_code == 405
+    assert send(client, "DELETE", "/CodeSystem/risk-tier").status_code == 405
+    assert send(client, "GET", "/CodeSystem/risk-tier").get_json() == code_system
+
+
+def test_restart_does_not_add_code_system_versions(client: FlaskClient, app: Any) -> None:
+    from closer.store.profiles import publish_profiles
+
+    publish_profiles(app.extensions["closer.repository"])
+    response = send(client, "GET", "/CodeSystem/risk-tier/_history")
     assert len(response.get_json()["entry"]) == 1
