@@ -318,10 +318,12 @@ class SqlRepository:
         inside `transaction()`. A resource may appear more than once: each appearance is a version,
         with its own history row and event, as if written one by one."""
         conn = self._bound()
-        checked = [self._checked(r) for r in batch]
-        for resource in checked:
-            check_id(str(resource["id"]))
-        state = self._current_many(conn, {(r["resourceType"], str(r["id"])) for r in checked})
+        for resource in batch:
+            if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
+                self._checked(resource)  # raises the usual error naming what is wrong
+            check_id(str(resource.get("id", "")))
+        state = self._current_many(conn, {(r["resourceType"], str(r["id"])) for r in batch})
+        checked = [r if self._unchanged(state, r) else self._checked(r) for r in batch]  # all before any write
         existing = set(state)
         final: dict[tuple[str, str], tuple[Resource, dict[str, Any]]] = {}
         results = []
@@ -346,6 +348,13 @@ class SqlRepository:
         for written, _ in final.values():
             self._index(written)
         return results
+
+    @staticmethod
+    def _unchanged(state: dict[tuple[str, str], tuple[int, bool, Resource | None]], resource: Resource) -> bool:
+        """Whether the resource equals its stored version, which passed validation when it was written,
+        so re-loading unchanged data costs no validation."""
+        _, deleted, stored = state.get((resource["resourceType"], str(resource["id"])), (0, True, None))
+        return stored is not None and not deleted and _same_content(stored, resource)
 
     def read_many(self, keys: set[tuple[str, str]]) -> dict[tuple[str, str], tuple[Resource, bool]]:
         """(resource, deleted) for each (type, id) that has ever existed, in one lookup per 400 keys;
