@@ -34,7 +34,14 @@ from closer.errors import FhirError, conflict, invalid, not_found, not_supported
 from closer.store.repository import Repository
 from closer.store.sql import SqlRepository
 from stratify.resources import flag_id, retired_flag, risk_assessment_id
-from stratify.runstore import ensure_tables, record_signoff, stratify_results, stratify_runs, stratify_signoffs
+from stratify.runstore import (
+    ensure_tables,
+    lock_period,
+    record_signoff,
+    stratify_results,
+    stratify_runs,
+    stratify_signoffs,
+)
 from stratify.triage import TriageError, triage_task
 
 JSON = dict[str, Any]
@@ -237,7 +244,8 @@ def sign_off(call: OperationCall) -> Reply:
 
 def _sign_off(repo: SqlRepository, request: SignOffRequest, period: str, patients: list[str]) -> Reply:
     with repo.transaction() as tx:
-        # Lock the assessments first: a concurrent sign-off then waits here and sees ours once we commit.
+        # The period's lock first: a concurrent sign-off, or a run writing this period, waits for our commit.
+        lock_period(tx.connection, period)
         found = tx.read_many({("RiskAssessment", risk_assessment_id(period, pid)) for pid in patients})
         existing = _existing_signoff(tx.connection, period, request.practice)
         if existing is not None:

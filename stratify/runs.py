@@ -26,13 +26,30 @@ from stratify.codelists import load_codelists
 from stratify.facts import load_facts
 from stratify.features import Evidence, compute, in_cohort
 from stratify.models.base import Prediction, RiskModel
-from stratify.runstore import Result, RunRecord, ensure_tables, latest_run, now_text, record_run, results_of, signed_off
+from stratify.runstore import (
+    Result,
+    RunRecord,
+    ensure_tables,
+    latest_run,
+    lock_period,
+    now_text,
+    record_run,
+    results_of,
+    signed_off,
+    signed_practices,
+)
 from stratify.settings import BELOW_THRESHOLD, StratifySettings
 from stratify.tiering import Decision, Scored, decide
 from stratify.triage import excluded_until
 
 WRITE_BATCH = 2000
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
+
+
+@dataclass(frozen=True)
+class Write:
+    resource: dict[str, Any]
+    practice: str | None = None  # a RiskAssessment's practice: not written once that practice is signed off
 
 
 @dataclass(frozen=True)
@@ -118,7 +135,7 @@ def run(
         {r.patient_id for r in results_of(engine, previous.run_id)} if previous and previous.period == period else set()
     )
     writes = _resources(repo, scored, period, as_of, (model.name, model.version), signed, earlier_in_period)
-    actions = _write(repo, writes, tell)
+    actions = _write(repo, writes, period, tell)
     results = [
         Result(
             pid,
@@ -151,33 +168,33 @@ def _resources(
     model: tuple[str, str],
     signed: dict[str, tuple[str, str]],
     earlier_in_period: set[str],
-) -> list[dict[str, Any]]:
+) -> list[Write]:
     """RiskAssessments of practices not yet signed off, candidate Flags raised or retired, and the
     quarter's assessments of people who have left the cohort cancelled."""
-    out: list[dict[str, Any]] = []
+    out: list[Write] = []
     flags = _candidate_flags(repo)
     for pid, s in scored.items():
         if s.assessment.practice in signed:
             continue
         ra = fhir.risk_assessment(s.assessment, period, as_of, model)
-        out.append(ra)
+        out.append(Write(ra, s.assessment.practice))
         flag = flags.get(pid)
         if s.assessment.decision.candidate:
             active = flag is not None and flag.get("status") == "active"
             since = date.fromisoformat(flag["period"]["start"]) if active and flag else as_of
-            out.append(fhir.candidate_flag(pid, s.assessment.decision.tier, since, ra["id"]))
+            out.append(Write(fhir.candidate_flag(pid, s.assessment.decision.tier, since, ra["id"])))
         elif flag is not None and flag.get("status") == "active":
-            out.append(fhir.retired_flag(flag, as_of))
+            out.append(Write(fhir.retired_flag(flag, as_of)))
     for pid, flag in flags.items():
         if pid not in scored and flag.get("status") == "active":
-            out.append(fhir.retired_flag(flag, as_of))
+            out.append(Write(fhir.retired_flag(flag, as_of)))
     gone = {fhir.risk_assessment_id(period, pid) for pid in earlier_in_period - set(scored)}
     if gone:
         with repo.transaction() as tx:
             found = tx.read_many({("RiskAssessment", ra_id) for ra_id in gone})
         for resource, deleted in found.values():
             if not deleted and resource.get("status") in ("preliminary", "final"):
-                out.append(fhir.cancelled(resource))
+                out.append(Write(fhir.cancelled(resource)))
     return out
 
 
@@ -196,13 +213,21 @@ def _candidate_flags(repo: SqlRepository) -> dict[str, dict[str, Any]]:
         return {res_id[len(prefix) :]: orjson.loads(content) for res_id, content in conn.execute(query)}
 
 
-def _write(repo: SqlRepository, batch: list[dict[str, Any]], tell: Progress) -> Counter[str]:
+def _write(repo: SqlRepository, writes: list[Write], period: str, tell: Progress) -> Counter[str]:
+    """Write in batches. Each batch holds the period's lock and re-reads the sign-offs, so a practice a GP
+    signs off while the run is writing keeps its final assessments."""
     actions: Counter[str] = Counter()
-    for start in range(0, len(batch), WRITE_BATCH):
+    for start in range(0, len(writes), WRITE_BATCH):
         with repo.transaction() as tx:
-            for result in tx.put_many(batch[start : start + WRITE_BATCH]):
+            lock_period(tx.connection, period)
+            signed = signed_practices(tx.connection, period)
+            batch = [w for w in writes[start : start + WRITE_BATCH] if w.practice is None or w.practice not in signed]
+            actions["RiskAssessment.kept-signed"] += min(WRITE_BATCH, len(writes) - start) - len(batch)
+            for result in tx.put_many([w.resource for w in batch]):
                 actions[f"{result.resource['resourceType']}.{result.action}"] += 1
-        tell("writing", min(start + WRITE_BATCH, len(batch)), len(batch))
+        tell("writing", min(start + WRITE_BATCH, len(writes)), len(writes))
+    if not actions["RiskAssessment.kept-signed"]:
+        del actions["RiskAssessment.kept-signed"]
     return actions
 
 

@@ -5,6 +5,7 @@ sign-offs per practice and quarter. Tables sit beside the FHIR store's in the sa
 from __future__ import annotations
 
 import json
+import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -22,6 +23,7 @@ from sqlalchemy import (
     Text,
     insert,
     select,
+    text,
 )
 from sqlalchemy.engine import Connection, Engine
 
@@ -162,6 +164,18 @@ def signed_off(engine: Engine, period: str) -> dict[str, tuple[str, str]]:
     with engine.connect() as conn:
         rows = conn.execute(select(s.practice, s.signed_by, s.signed_at).where(s.period == period))
         return {practice: (by, at) for practice, by, at in rows}
+
+
+def lock_period(conn: Connection, period: str) -> None:
+    """Serialise writers of one period's assessments (a run's batches, a sign-off) until commit. SQLite
+    write transactions are serialised already; PostgreSQL takes a transaction-level advisory lock."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": zlib.crc32(f"stratify:{period}".encode())})
+
+
+def signed_practices(conn: Connection, period: str) -> set[str]:
+    s = stratify_signoffs.c
+    return set(conn.execute(select(s.practice).where(s.period == period)).scalars())
 
 
 def record_signoff(conn: Connection, period: str, practice: str, signed_by: str, assessments: int) -> str:

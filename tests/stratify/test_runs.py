@@ -100,3 +100,20 @@ def test_the_capacity_policy_takes_the_top_n_per_locality(store: SqlRepository) 
 
 def date_time(day: date) -> datetime:
     return datetime.combine(day, time(9, 0), tzinfo=UTC)
+
+
+def test_a_sign_off_while_a_run_is_planning_its_writes_is_kept(store: SqlRepository, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The run read no sign-offs, but one commits before it writes: each write batch looks again."""
+    import stratify.runs
+    from stratify.runstore import record_signoff
+
+    populate(store)
+    _run(store)
+    ra_id = risk_assessment_id("2026-Q4", SEVERE)
+    with store.transaction() as tx:
+        tx.put_many([{**store.read("RiskAssessment", ra_id), "status": "final"}])
+        record_signoff(tx.connection, "2026-Q4", "Z91001", "Dr A", 2)
+    monkeypatch.setattr(stratify.runs, "signed_off", lambda engine, period: {})
+    record = _run(store, AS_OF + timedelta(days=7))
+    assert store.read("RiskAssessment", ra_id)["status"] == "final"
+    assert record.counts["written"]["RiskAssessment.kept-signed"] == 2
