@@ -17,8 +17,12 @@ from fhir.resources.R4B.resource import Resource as _ResourceBase
 from pydantic import BaseModel, ValidationError
 
 from closer.errors import FhirError, Issue, invalid
+from closer.fhir.shapes import ShapeCache
 
 Resource = dict[str, Any]
+
+# Shapes fhir.resources has accepted: a resource of a known shape needs only its primitive values checked.
+SHAPES = ShapeCache()
 
 # The model classes are R4B. These types are new in R4B, or (Evidence, EvidenceVariable) changed shape
 # from R4 (4.0.1), which we serve, so validating them with R4B models would be wrong.
@@ -136,24 +140,46 @@ def _restore_temporal_text(model: Any, data: Any) -> None:
 
 
 def validate_structure(resource: Any) -> Resource:
-    """Check a resource's structure against the R4 model; raise a 400 naming each bad element."""
+    """Check a resource's structure against the R4 model; raise a 400 naming each bad element.
+
+    Empty elements (ele-1) are reported first, before any other check. Then a resource whose JSON shape the
+    model accepted before has only its primitive values checked (see closer.fhir.shapes); anything else, and
+    any resource that fails a check, gets the full model validation, whose errors are the ones reported.
+    """
     if not isinstance(resource, dict):
         raise invalid("A resource must be a JSON object")
     resource_type = resource.get("resourceType")
     if not isinstance(resource_type, str):
         raise invalid("Missing resourceType", "resourceType")
     cls = model_class(resource_type)
-    empties = list(_empty_elements(resource, resource_type))
+    if type(resource) is dict:
+        # the shape walk finds empty elements on its way and calls reject_empty_elements first if it does
+        SHAPES.validate(cls, resource, validate_with_model, reject_empty_elements)
+    else:
+        reject_empty_elements(resource)
+        validate_with_model(cls, resource)
+    return resource
+
+
+def reject_empty_elements(resource: Resource) -> None:
+    """Raise a 400 naming every empty object, array or string (ele-1)."""
+    empties = list(_empty_elements(resource, resource["resourceType"]))
     if empties:
         issues = [Issue("invalid", "Elements must have a value or children (ele-1)", "error", (e,)) for e in empties]
         raise FhirError(issues[0].diagnostics, 400, "invalid", issues=issues)
+
+
+def validate_with_model(cls: Any, resource: Resource) -> None:
+    """The full fhir.resources validation of a resource (a dict with a resourceType) against its model."""
     try:
         cls.model_validate(resource)
     except ValidationError as exc:
-        raise _validation_error(resource_type, exc) from None
+        raise _validation_error(resource["resourceType"], exc) from None
     except (TypeError, ValueError) as exc:
-        raise invalid(f"Invalid {resource_type}: {exc}") from None
-    return resource
+        raise invalid(f"Invalid {resource['resourceType']}: {exc}") from None
+    except KeyError as exc:  # fhir_core's lookup of a nested resource type R4 does not have
+        unknown = str(exc.args[0] if exc.args else exc).removeprefix("R4.").removesuffix("Type")
+        raise invalid(f"Invalid {resource['resourceType']}: '{unknown}' is not an R4 resource type") from None
 
 
 def _empty_elements(value: Any, path: str) -> Any:

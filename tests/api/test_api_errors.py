@@ -164,6 +164,12 @@ def test_unknown_resource_type_is_404(client: FlaskClient, app: Flask, seeded: d
     rejected(client, app, 404, "POST", "/Medication", {"resourceType": "Medication"})
 
 
+def test_an_unknown_contained_resource_type_is_400(client: FlaskClient, app: Flask, seeded: dict) -> None:
+    stu3 = {"resourceType": "ProcedureRequest", "id": "p1", "status": "active"}
+    oo = rejected(client, app, 400, "POST", "/Patient", patient(nhs_number(), contained=[stu3]))
+    assert "'ProcedureRequest' is not an R4 resource type" in diagnostics(oo)
+
+
 def test_body_over_the_size_limit_is_413(client: FlaskClient, app: Flask, seeded: dict) -> None:
     limit = app.config["MAX_CONTENT_LENGTH"]
     assert limit == 1024 * 1024
