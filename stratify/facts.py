@@ -17,7 +17,7 @@ from datetime import date
 from typing import Any
 
 import orjson
-from sqlalchemy import and_, exists, false, select
+from sqlalchemy import Select, and_, exists, false, select
 from sqlalchemy.engine import Connection, Engine
 
 from adapters.encounter_codes import ELECTIVE_ADMISSION, EMERGENCY_ADMISSION, EMERGENCY_ATTENDANCE
@@ -97,22 +97,27 @@ def _scan(
         yield orjson.loads(content)
 
 
-def _home_care_hours(conn: Connection, patient_ids: Collection[str] | None) -> dict[str, float]:
-    """Weekly hours by EpisodeOfCare id, from the final home-care-hours Observations (their `focus`)."""
+def current_with_code(resource_type: str, system: str, code: str) -> Select[Any]:
+    """The content of the current resources of a type carrying one code, found through the token index."""
     r, t = resources.c, idx_token.c
-    query = select(r.content).where(
-        r.res_type == "Observation",
+    return select(r.content).where(
+        r.res_type == resource_type,
         r.deleted == false(),
         exists().where(
             and_(
-                t.res_type == "Observation",
+                t.res_type == resource_type,
                 t.res_id == r.res_id,
                 t.param == "code",
-                t.system == sc.OBSERVATION_SYSTEM,
-                t.code == sc.HOME_CARE_HOURS,
+                t.system == system,
+                t.code == code,
             )
         ),
     )
+
+
+def _home_care_hours(conn: Connection, patient_ids: Collection[str] | None) -> dict[str, float]:
+    """Weekly hours by EpisodeOfCare id, from the final home-care-hours Observations (their `focus`)."""
+    query = current_with_code("Observation", sc.OBSERVATION_SYSTEM, sc.HOME_CARE_HOURS)
     hours: dict[str, float] = {}
     wanted = None if patient_ids is None else set(patient_ids)
     for (content,) in conn.execution_options(stream_results=True, yield_per=STREAM_ROWS).execute(query):

@@ -131,35 +131,22 @@ def rescore_assessment(item: Assessment, day: date, model: tuple[str, str]) -> J
 def tier_rise_flag(patient_id: str, before: str, after: str, day: date, assessment_id: str, case_managed: bool) -> JSON:
     """Tells the case manager (someone already case managed) or the triage queue that a tier rose."""
     audience = "case manager" if case_managed else "triage queue"
-    return {
-        "resourceType": "Flag",
-        "id": f"tier-rise-{patient_id}-{day.strftime('%Y%m%d')}",
-        "meta": {"profile": [codes.CANDIDATE_FLAG_PROFILE]},
-        "extension": [
-            {"url": codes.ASSESSMENT_EXTENSION, "valueReference": {"reference": f"RiskAssessment/{assessment_id}"}}
-        ],
-        "status": "active",
-        "category": [
-            {"coding": [{"system": codes.FLAG_CATEGORY_SYSTEM, "code": "admin", "display": "Administrative"}]}
-        ],
-        "code": {
-            "coding": [
-                {"system": codes.FLAG_SYSTEM, "code": codes.TIER_RISE, "display": codes.FLAG_DISPLAY[codes.TIER_RISE]},
-                {"system": codes.TIER_SYSTEM, "code": after, "display": codes.TIER_DISPLAY[after]},
-            ],
-            "text": f"Risk tier rose from {codes.TIER_DISPLAY[before].lower()} to {codes.TIER_DISPLAY[after].lower()}: "
-            f"for the {audience}",
-        },
-        "subject": {"reference": f"Patient/{patient_id}"},
-        "period": {"start": day.isoformat()},
-    }
+    rise = f"{codes.TIER_DISPLAY[before].lower()} to {codes.TIER_DISPLAY[after].lower()}"
+    text = f"Risk tier rose from {rise}: for the {audience}"
+    resource_id = f"tier-rise-{patient_id}-{day.strftime('%Y%m%d')}"
+    return _flag(resource_id, codes.TIER_RISE, after, text, patient_id, day, assessment_id)
 
 
 def candidate_flag(patient_id: str, tier: str, since: date, assessment_id: str) -> JSON:
     """The active flag proposing the person for case management (triage decides)."""
+    text = f"Candidate for case management ({codes.TIER_DISPLAY[tier].lower()} tier)"
+    return _flag(flag_id(patient_id), codes.CANDIDATE, tier, text, patient_id, since, assessment_id)
+
+
+def _flag(resource_id: str, kind: str, tier: str, text: str, patient_id: str, since: date, assessment_id: str) -> JSON:
     return {
         "resourceType": "Flag",
-        "id": flag_id(patient_id),
+        "id": resource_id,
         "meta": {"profile": [codes.CANDIDATE_FLAG_PROFILE]},
         "extension": [
             {"url": codes.ASSESSMENT_EXTENSION, "valueReference": {"reference": f"RiskAssessment/{assessment_id}"}}
@@ -170,10 +157,10 @@ def candidate_flag(patient_id: str, tier: str, since: date, assessment_id: str) 
         ],
         "code": {
             "coding": [
-                {"system": codes.FLAG_SYSTEM, "code": codes.CANDIDATE, "display": codes.FLAG_DISPLAY[codes.CANDIDATE]},
+                {"system": codes.FLAG_SYSTEM, "code": kind, "display": codes.FLAG_DISPLAY[kind]},
                 {"system": codes.TIER_SYSTEM, "code": tier, "display": codes.TIER_DISPLAY[tier]},
             ],
-            "text": f"Candidate for case management ({codes.TIER_DISPLAY[tier].lower()} tier)",
+            "text": text,
         },
         "subject": {"reference": f"Patient/{patient_id}"},
         "period": {"start": since.isoformat()},

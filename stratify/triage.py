@@ -14,11 +14,10 @@ from datetime import date, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import and_, exists, false, select
 from sqlalchemy.engine import Engine
 
-from closer.store.schema import idx_token, resources
 from stratify import codes
+from stratify.facts import current_with_code
 
 JSON = dict[str, Any]
 DECISIONS = ("include", "exclude")
@@ -107,20 +106,7 @@ def decision_of(task: JSON) -> tuple[str, str, date | None] | None:
 
 def latest_decisions(engine: Engine) -> dict[str, tuple[str, date | None, str]]:
     """patient -> (decision, next review, Task id) of their most recent triage decision, in one scan."""
-    r, t = resources.c, idx_token.c
-    query = select(r.content).where(
-        r.res_type == "Task",
-        r.deleted == false(),
-        exists().where(
-            and_(
-                t.res_type == "Task",
-                t.res_id == r.res_id,
-                t.param == "code",
-                t.system == codes.TASK_CODE_SYSTEM,
-                t.code == codes.TRIAGE_TASK,
-            )
-        ),
-    )
+    query = current_with_code("Task", codes.TASK_CODE_SYSTEM, codes.TRIAGE_TASK)
     latest: dict[str, tuple[str, str, date | None, str]] = {}
     with engine.connect() as conn:
         for (content,) in conn.execute(query):
