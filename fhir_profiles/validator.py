@@ -138,6 +138,31 @@ class _Node:
     """The differential element, or ``{}`` for an ancestor the differential only implies."""
     children: dict[str, _Group] = field(default_factory=dict)
 
+    # What the element asks of an instance, worked out once (the element is complete once compiled):
+    # the checks run for every resource written, so they must not re-read the element each time.
+    @functools.cached_property
+    def allowed_types(self) -> tuple[str, ...]:
+        return tuple(type_["code"] for type_ in self.element.get("type", []))
+
+    @functools.cached_property
+    def fixed(self) -> tuple[str, Any] | None:
+        return _fixed_or_pattern(self.element)
+
+    @functools.cached_property
+    def required_value_set(self) -> str | None:
+        binding = self.element.get("binding") or {}
+        return str(binding["valueSet"]) if binding.get("strength") == "required" and binding.get("valueSet") else None
+
+    @functools.cached_property
+    def reference_targets(self) -> frozenset[str | None]:
+        """The resource types a Reference may point to (None for a target we cannot resolve)."""
+        return frozenset(
+            _profile_type(target)
+            for type_ in self.element.get("type", [])
+            if type_.get("code") == "Reference"
+            for target in type_.get("targetProfile", [])
+        )
+
 
 def _parse_id(element_id: str) -> tuple[tuple[str, str | None], ...]:
     """Split ``Patient.identifier:nhsNumber.system`` into ((Patient, None), (identifier, nhsNumber), ...)."""
@@ -369,27 +394,21 @@ def _in_slice(item: _Item, slice_: _Slice) -> bool:
 
 
 def _check_item(node: _Node, item: _Item, ctx: _Context) -> Iterator[ProfileIssue]:
-    element = node.element
-    yield from _check_type(element, item)
-    yield from _check_fixed(element, item)
-    yield from _check_binding(element, item)
-    yield from _check_reference(element, item, ctx)
+    if node.allowed_types and item.type_code is not None and item.type_code not in node.allowed_types:
+        yield ProfileIssue(
+            item.expression, f"{item.expression} has type {item.type_code}; allowed: {', '.join(node.allowed_types)}"
+        )
+    if node.fixed is not None:
+        yield from _check_fixed(node.fixed, item)
+    if node.required_value_set is not None:
+        yield from _check_binding(node.required_value_set, item)
+    if node.reference_targets:
+        yield from _check_reference(node.reference_targets, item, ctx)
     if node.children:
         yield from _check_node(node, item.inner, item.expression, ctx)
 
 
-def _check_type(element: Mapping[str, Any], item: _Item) -> Iterator[ProfileIssue]:
-    allowed = [type_["code"] for type_ in element.get("type", [])]
-    if item.type_code is not None and allowed and item.type_code not in allowed:
-        yield ProfileIssue(
-            item.expression, f"{item.expression} has type {item.type_code}; allowed: {', '.join(allowed)}"
-        )
-
-
-def _check_fixed(element: Mapping[str, Any], item: _Item) -> Iterator[ProfileIssue]:
-    found = _fixed_or_pattern(element)
-    if found is None:
-        return
+def _check_fixed(found: tuple[str, Any], item: _Item) -> Iterator[ProfileIssue]:
     kind, expected = found
     if kind == "fixed" and item.value != expected:
         yield ProfileIssue(item.expression, f"{item.expression} must be {expected!r}, not {item.value!r}", "value")
@@ -397,11 +416,8 @@ def _check_fixed(element: Mapping[str, Any], item: _Item) -> Iterator[ProfileIss
         yield ProfileIssue(item.expression, f"{item.expression} must match {expected!r}", "value")
 
 
-def _check_binding(element: Mapping[str, Any], item: _Item) -> Iterator[ProfileIssue]:
-    binding = element.get("binding") or {}
-    if binding.get("strength") != "required" or not binding.get("valueSet"):
-        return
-    codes = _value_set_codes(binding["valueSet"])
+def _check_binding(value_set: str, item: _Item) -> Iterator[ProfileIssue]:
+    codes = _value_set_codes(value_set)
     if codes is None:  # a test keeps every binding in our own profiles resolvable
         return
     value = item.value
@@ -417,7 +433,7 @@ def _check_binding(element: Mapping[str, Any], item: _Item) -> Iterator[ProfileI
     if not ok:
         yield ProfileIssue(
             item.expression,
-            f"{item.expression}: {_describe_code(value)} is not in the required value set {binding['valueSet']}",
+            f"{item.expression}: {_describe_code(value)} is not in the required value set {value_set}",
             "code-invalid",
         )
 
@@ -430,16 +446,9 @@ def _describe_code(value: Any) -> str:
     return ", ".join(shown) or "no coding"
 
 
-def _check_reference(element: Mapping[str, Any], item: _Item, ctx: _Context) -> Iterator[ProfileIssue]:
-    targets = [
-        target
-        for type_ in element.get("type", [])
-        if type_.get("code") == "Reference"
-        for target in type_.get("targetProfile", [])
-    ]
-    if not targets or not isinstance(item.value, dict):
+def _check_reference(allowed: frozenset[str | None], item: _Item, ctx: _Context) -> Iterator[ProfileIssue]:
+    if not isinstance(item.value, dict):
         return
-    allowed = {_profile_type(target) for target in targets}
     if None in allowed:  # a target we cannot resolve to a type: do not guess
         return
     actual = _reference_type(item.value, ctx.resource)

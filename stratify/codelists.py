@@ -66,15 +66,17 @@ def normalise_icd10(code: str) -> str:
 @dataclass(frozen=True)
 class CodeLists:
     ltc_snomed: Mapping[str, str]  # SNOMED CT concept id -> long-term condition
-    ltc_icd10: tuple[tuple[str, str], ...]  # (normalised ICD-10 prefix, long-term condition), longest first
+    ltc_icd10: Mapping[str, str]  # normalised ICD-10 prefix -> long-term condition
     ltc_terms: Mapping[str, str]  # long-term condition -> its name for people
     efi_snomed: Mapping[str, str]  # SNOMED CT concept id -> eFI deficit
     hfrs: Mapping[str, float]  # ICD-10 three-character group -> HFRS weight
 
     def ltc_of_icd10(self, code: str) -> str | None:
+        """The condition of the longest listed prefix the code starts with."""
         normal = normalise_icd10(code)
-        for prefix, condition in self.ltc_icd10:
-            if normal.startswith(prefix):
+        for length in range(len(normal), 0, -1):
+            condition = self.ltc_icd10.get(normal[:length])
+            if condition is not None:
                 return condition
         return None
 
@@ -100,7 +102,10 @@ def load_codelists() -> CodeLists:
         if row["system"] == "snomed":
             ltc_snomed[row["code"]] = row["condition"]
         elif row["system"] == "icd10":
-            ltc_icd10.append((normalise_icd10(row["code"]), row["condition"]))
+            prefix = normalise_icd10(row["code"])
+            if any(p == prefix and c != row["condition"] for p, c in ltc_icd10):
+                raise ValueError(f"ltc.csv: ICD-10 prefix {row['code']} is listed for two conditions")
+            ltc_icd10.append((prefix, row["condition"]))
         else:
             raise ValueError(f"ltc.csv: unknown system '{row['system']}' for {row['code']}")
     efi = {row["snomed"]: row["deficit"] for row in _rows("efi.csv")}
@@ -110,7 +115,7 @@ def load_codelists() -> CodeLists:
     hfrs = {normalise_icd10(row["icd10"]): float(row["weight"]) for row in _rows("hfrs.csv")}
     return CodeLists(
         ltc_snomed=ltc_snomed,
-        ltc_icd10=tuple(sorted(ltc_icd10, key=lambda p: -len(p[0]))),
+        ltc_icd10=dict(ltc_icd10),
         ltc_terms=ltc_terms,
         efi_snomed=efi,
         hfrs=hfrs,

@@ -98,21 +98,11 @@ def _scan(
 
 
 def current_with_code(resource_type: str, system: str, code: str) -> Select[Any]:
-    """The content of the current resources of a type carrying one code, found through the token index."""
+    """The content of the current resources of a type carrying one code: the token index finds their ids
+    (its (type, param, code, system) index), then each is read by its key."""
     r, t = resources.c, idx_token.c
-    return select(r.content).where(
-        r.res_type == resource_type,
-        r.deleted == false(),
-        exists().where(
-            and_(
-                t.res_type == resource_type,
-                t.res_id == r.res_id,
-                t.param == "code",
-                t.system == system,
-                t.code == code,
-            )
-        ),
-    )
+    coded = select(t.res_id).where(t.res_type == resource_type, t.param == "code", t.code == code, t.system == system)
+    return select(r.content).where(r.res_type == resource_type, r.deleted == false(), r.res_id.in_(coded))
 
 
 def _home_care_hours(conn: Connection, patient_ids: Collection[str] | None) -> dict[str, float]:
