@@ -52,6 +52,9 @@ def main(base: str) -> None:
         "/MedicationStatement?status=active&category=https://closer.example.nhs.uk/fhir/CodeSystem/medication-course"
         "|repeat&_count=5",
         "/StructureDefinition",
+        "/RiskAssessment?_count=3",
+        "/RiskAssessment?risk=https://closer.example.nhs.uk/fhir/CodeSystem/risk-tier|severe&_summary=count",
+        "/CodeSystem/risk-tier",
     ):
         print(f"    curl -s '{base}{path}'")
 
