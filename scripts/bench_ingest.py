@@ -169,6 +169,8 @@ def main() -> None:
             rate, failed = bench_end_to_end(ingest, url, args.batch)
             note = f", {failed} failed" if failed else ""
             print(f"  end-to-end ingest, {backend:8}:     {rate:>9,.0f} messages/s ({rate / apy:.1f}x hl7apy){note}")
+            if not live:  # --mllp-messages 0
+                continue
             p50, p99, worst = bench_mllp(live, url, args.mllp_rate)
             print(
                 f"  MLLP ACK at {args.mllp_rate:.0f}/s, {backend:8}:    p50 {p50:.1f} ms, p99 {p99:.1f} ms, "
