@@ -31,10 +31,10 @@ def clip(text: str | None, limit: int = TOKEN_MAX) -> str | None:
     return None if text is None else text[:limit]
 
 
-def values_at(resource: Any, path: str) -> Iterator[Any]:
-    """Every value at a dotted element path, walking through lists at any level."""
+def values_at(resource: Any, path: str | tuple[str, ...]) -> Iterator[Any]:
+    """Every value at an element path (dotted, or already split), walking through lists at any level."""
     current: list[Any] = [resource]
-    for part in path.split("."):
+    for part in path.split(".") if isinstance(path, str) else path:
         following: list[Any] = []
         for node in current:
             if isinstance(node, dict) and part in node:
@@ -45,8 +45,10 @@ def values_at(resource: Any, path: str) -> Iterator[Any]:
 
 
 def param_values(resource: dict[str, Any], param: SearchParam) -> Iterator[Any]:
-    for path in param.paths:
-        for value in values_at(resource, path):
+    for parts in param.split_paths:
+        if parts[0] not in resource:  # most params of a type find nothing in a given resource
+            continue
+        for value in values_at(resource, parts):
             if param.where and not all(isinstance(value, dict) and value.get(k) == v for k, v in param.where):
                 continue
             yield value
@@ -56,6 +58,8 @@ def index_rows(resource: dict[str, Any], params: dict[str, SearchParam]) -> dict
     """Rows for every index table, keyed by table name ("token", "string", ...)."""
     rows: dict[str, list[Row]] = {"token": [], "string": [], "date": [], "reference": [], "number": []}
     for param in params.values():
+        if not any(parts[0] in resource for parts in param.split_paths):
+            continue
         table = "number" if param.type == "quantity" else "token" if param.type == "uri" else param.type
         seen: set[tuple[Any, ...]] = set()
         for value in param_values(resource, param):

@@ -10,6 +10,7 @@ walks lists transparently, so "name.given" reaches every given name of every Hum
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Literal
 
@@ -35,6 +36,11 @@ class SearchParam:
     description: str = ""
     targets: tuple[str, ...] = ()
     where: tuple[tuple[str, str], ...] = ()
+
+    @functools.cached_property
+    def split_paths(self) -> tuple[tuple[str, ...], ...]:
+        """The paths split at their dots, once (index extraction walks them for every write)."""
+        return tuple(tuple(path.split(".")) for path in self.paths)
 
     def accepts_target(self, resource_type: str) -> bool:
         """Whether a reference to this type is indexed for the param (R4 "Any" targets accept every type)."""
