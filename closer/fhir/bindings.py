@@ -262,7 +262,8 @@ def check_required_bindings(resource: dict[str, Any]) -> list[Issue]:
         for i, inner in enumerate(contained):
             if isinstance(inner, dict):
                 issues.extend(_element_issues(inner, f"{resource_type}.contained[{i}]"))
-    issues.extend(_datatype_issues(resource, resource_type))
+    if not _datatype_clean(resource):  # the walk that names each issue runs only when there is one
+        issues.extend(_datatype_issues(resource, resource_type))
     return issues
 
 
@@ -328,6 +329,35 @@ def _datatype_issues(node: Any, expr: str) -> Iterator[Issue]:
                     for code_expr, code in _values_at(item[element], [], f"{item_expr}.{element}"):
                         yield from _check_value(code, value_set, code_expr)
         yield from _datatype_issues(value, child_expr)
+
+
+def _datatype_clean(node: Any) -> bool:
+    """Whether `_datatype_issues` would find nothing, without building an expression for every node
+    (every write runs this; the walk that names issues costs several times more)."""
+    if isinstance(node, list):
+        return all(_datatype_clean(item) for item in node)
+    if not isinstance(node, dict):
+        return True
+    if "comparator" in node and any(_check_value(node["comparator"], "quantity-comparator", "")):
+        return False
+    for key, value in node.items():
+        for element, value_set in DATATYPE_BINDINGS.get(key, ()):
+            for item in _flat(value):
+                codes = _flat(item[element]) if isinstance(item, dict) and element in item else ()
+                if any(issue for code in codes for issue in _check_value(code, value_set, "")):
+                    return False
+        if isinstance(value, dict | list) and not _datatype_clean(value):
+            return False
+    return True
+
+
+def _flat(value: Any) -> Iterator[Any]:
+    """The value, or the items of a list (at any depth), as `_values_at` with no path yields them."""
+    if isinstance(value, list):
+        for item in value:
+            yield from _flat(item)
+    else:
+        yield value
 
 
 def _allowed(code: Any, value_set: str) -> bool:

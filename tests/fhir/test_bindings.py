@@ -221,3 +221,22 @@ def test_datatype_value_sets_match_the_models(datatype: str, element: str, value
     listed = element_field(datatype, element).json_schema_extra["enum_values"]
     assert set(listed) == VALUE_SETS[value_set]
     assert any(value_set in dict(pairs).values() for pairs in DATATYPE_BINDINGS.values())
+
+
+def test_the_quick_datatype_check_agrees_with_the_walk_that_names_issues() -> None:
+    """`_datatype_clean` decides whether the expression-building walk runs; it must never miss an issue."""
+    from closer.fhir.bindings import _datatype_clean, _datatype_issues
+
+    bad_codes = ["bogus", 7, None, {"x": 1}, "", "phone", "<", "home"]
+    samples = [
+        {"resourceType": "Patient", "telecom": [{"system": "phone", "value": "1"}, {"system": code, "value": "2"}],
+         "address": [{"use": code}], "contact": [{"telecom": [{"system": "email", "use": code}]}]}
+        for code in bad_codes
+    ] + [
+        {"resourceType": "Observation", "status": "final", "code": {"text": "x"},
+         "valueQuantity": {"value": 1, "comparator": code}, "component": [{"code": {"text": "y"},
+         "valueQuantity": {"comparator": "<"}}]}
+        for code in bad_codes
+    ]  # fmt: skip
+    for resource in samples:
+        assert _datatype_clean(resource) == (not list(_datatype_issues(resource, resource["resourceType"])))
