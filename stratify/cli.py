@@ -7,6 +7,7 @@ import sys
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from sqlalchemy.engine import Engine
@@ -15,6 +16,9 @@ from adapters.feedcli import database_option, open_store
 from stratify.models.base import ModelNotFound, RiskModel, load_model
 from stratify.runstore import RunRecord
 from stratify.settings import SettingsError, StratifySettings, load_settings
+
+if TYPE_CHECKING:  # fitting imports scikit-learn, which only `fit` needs
+    from stratify.fitting import FitResult
 
 settings_option = click.option(
     "--settings",
@@ -81,9 +85,9 @@ def run_command(
     click.echo(summary(record))
 
 
-def _model(name: str, version: str, engine: object) -> RiskModel:
+def _model(name: str, version: str, engine: Engine) -> RiskModel:
     try:
-        return load_model(name, version, engine)  # type: ignore[arg-type]
+        return load_model(name, version, engine)
     except ModelNotFound as exc:
         raise click.ClickException(str(exc)) from None
 
@@ -249,10 +253,7 @@ def fit_command(as_of: str | None, settings_path: Path | None, database_url: str
     click.echo(fit_report(result, version, trained_on, tested_on))
 
 
-def fit_report(result: object, version: str, trained_on: date, tested_on: date) -> str:
-    from stratify.fitting import FitResult
-
-    assert isinstance(result, FitResult)
+def fit_report(result: FitResult, version: str, trained_on: date, tested_on: date) -> str:
     m = result.metrics
     lines = [
         f"Fitted model version {version} (select it with --model fitted --model-version {version})",
