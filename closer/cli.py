@@ -88,5 +88,48 @@ def serve(host: str, port: int, workers: int, threads: int, dev: bool) -> None:
     run(app, host, port, workers, threads)
 
 
+@main.group()
+def store() -> None:
+    """Store administration."""
+
+
+@store.command("copy")
+@click.option("--from", "source_url", required=True, help="Database URL of the store to copy (e.g. its SQLite file).")
+@click.option("--to", "target_url", required=True, help="Database URL of an empty store (e.g. PostgreSQL).")
+def store_copy(source_url: str, target_url: str) -> None:
+    """Copy a whole store, every table, into an empty database (e.g. from SQLite to PostgreSQL)."""
+    import importlib
+
+    from closer.store.copy import CopyError, copy_store
+    from closer.store.engine import make_engine
+
+    for module in PLUGIN_TABLE_MODULES:  # tables that feeds and stratification keep beside the FHIR store
+        importlib.import_module(module)
+    source, target = make_engine(source_url), make_engine(target_url)
+    try:
+        copied = copy_store(source, target, progress=_copy_progress)
+    except CopyError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        source.dispose()
+        target.dispose()
+    click.echo("")
+    for table, rows in copied.items():
+        click.echo(f"  {table:24} {rows:>12,}")
+
+
+PLUGIN_TABLE_MODULES = (
+    "adapters.hl7v2.messagestore",
+    "adapters.social_care.review",
+    "stratify.runstore",
+    "stratify.models.fitted",
+    "stratify.watch",
+)
+
+
+def _copy_progress(table: str, rows: int) -> None:
+    click.echo(f"\r  copying {table}: {rows:,} rows", nl=False, err=True)
+
+
 if __name__ == "__main__":
     main()
