@@ -13,6 +13,7 @@ from werkzeug.exceptions import HTTPException
 from closer.api.negotiation import JSON, render, response_format
 from closer.api.operations import Operation, Operations, load_operations
 from closer.api.routes import fhir
+from closer.auth import auth
 from closer.errors import FhirError, Issue, internal_error
 from closer.fhir.outcome import operation_outcome
 from closer.logs import configure
@@ -43,6 +44,7 @@ def create_app(settings: Settings | None = None, *, operations: Iterable[Operati
     app.extensions["closer.started"] = format_instant(instant_now())
     app.extensions["closer.operations"] = registry
     app.register_blueprint(fhir)
+    app.register_blueprint(auth)  # token endpoint and SMART discovery; needs closer.engine, set above
     app.add_url_rule("/healthz", "healthz", healthz)
     app.before_request(_start_request)
     app.after_request(_log_request)

@@ -1,0 +1,82 @@
+"""The auth tables, beside the FHIR store's in the same database (SQLite or PostgreSQL).
+
+`auth_clients` is the client registry; `auth_jti` remembers each accepted assertion's `jti` until the
+assertion expires (after that the assertion is refused for its `exp` anyway, so expired rows are
+deleted); `auth_tokens` holds the access tokens issued, by SHA-256 hash only. Instants are microseconds
+since the epoch (UTC), as in the store's tables.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import cache
+
+from sqlalchemy import BigInteger, Column, Index, String, Table, Text
+from sqlalchemy.engine import Connection, Engine
+
+from closer.store.engine import WRITE_OPTION
+from closer.store.schema import metadata
+from closer.store.writelock import WriteQueue, queued, write_queue_for
+
+auth_clients = Table(
+    "auth_clients",
+    metadata,
+    Column("client_id", String(64), primary_key=True),
+    Column("name", String(128), nullable=False),
+    Column("kind", String(16), nullable=False),  # "system" (a consumer) or "internal" (a writer)
+    Column("organization", String(16), nullable=False),  # ODS code
+    Column("scopes", Text, nullable=False),  # space-separated SMART scopes
+    Column("key_kind", String(8), nullable=False),  # "jwks" or "pem"
+    Column("public_key", Text, nullable=False),
+    Column("created", BigInteger, nullable=False),
+    Column("revoked_at", BigInteger, nullable=True),
+    Index("ux_auth_clients_name", "name", unique=True),
+)
+
+auth_jti = Table(
+    "auth_jti",
+    metadata,
+    Column("client_id", String(64), primary_key=True),
+    Column("jti", String(255), primary_key=True),
+    Column("expires", BigInteger, nullable=False),
+    Index("ix_auth_jti_expires", "expires"),
+)
+
+auth_tokens = Table(
+    "auth_tokens",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),  # hex SHA-256 of the bearer token
+    Column("client_id", String(64), nullable=False),
+    Column("scopes", Text, nullable=False),
+    Column("issued", BigInteger, nullable=False),
+    Column("expires", BigInteger, nullable=False),
+    Index("ix_auth_tokens_expires", "expires"),
+    Index("ix_auth_tokens_client", "client_id"),
+)
+
+TABLES = (auth_clients, auth_jti, auth_tokens)
+
+
+def ensure_tables(engine: Engine) -> None:
+    for table in TABLES:
+        table.create(engine, checkfirst=True)
+
+
+@cache
+def _queue(database: str) -> WriteQueue | None:
+    return write_queue_for(database)
+
+
+@contextmanager
+def writing(engine: Engine) -> Iterator[Connection]:
+    """A write transaction that queues behind the store's other SQLite writers (as the repository's do)."""
+    queue = _queue(engine.url.database or "") if engine.dialect.name == "sqlite" else None
+    with queued(queue), engine.connect() as conn:
+        conn.execution_options(**{WRITE_OPTION: True})
+        with conn.begin():
+            yield conn
+
+
+def to_us(seconds: float) -> int:
+    return int(seconds * 1_000_000)
