@@ -24,7 +24,7 @@ from closer.store.sql import SqlRepository
 from stratify import resources as fhir
 from stratify.codelists import load_codelists
 from stratify.facts import load_facts
-from stratify.features import Evidence, compute, in_cohort
+from stratify.features import Evidence, PersonFacts, compute, in_cohort
 from stratify.models.base import Prediction, RiskModel
 from stratify.runstore import (
     Result,
@@ -61,7 +61,7 @@ class Scoring:
 
 
 def score(
-    facts_by_id: dict[str, Any],
+    facts_by_id: dict[str, PersonFacts],
     settings: StratifySettings,
     as_of: date,
     model: RiskModel,

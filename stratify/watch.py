@@ -7,9 +7,9 @@ it keeps in the database, so a restart neither misses nor repeats work, and poll
 
 - a RiskAssessment `ra-rescore-<patient>-<day>` (status preliminary, the same model as the run, its
   basis naming the new Encounter among the rest, its note saying what triggered it);
-- when the tier is more severe than the person's tier in the latest run (or latest rescore that day),
-  a Flag `tier-rise-<patient>-<day>` for their case manager when they have an active case management
-  EpisodeOfCare, else for the practice's triage queue.
+- when the tier is more severe than the person's tier in the latest run, a Flag
+  `tier-rise-<patient>-<day>` (one a day: a second admission the same day updates it) for their case
+  manager when they have an active case management EpisodeOfCare, else for the practice's triage queue.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ stratify_cursor = Table(
 class Rescore:
     patient_id: str
     trigger: str  # "Encounter/<id>"
-    before: str  # tier in the latest run (or earlier rescore)
+    before: str  # tier in the latest run
     after: str
     probability: float
     flag_id: str | None  # the tier-rise Flag, when the tier rose
