@@ -7,6 +7,7 @@ search-index rows and an outbox event, so a crash can never keep a resource and 
 from __future__ import annotations
 
 import functools
+import operator
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -121,6 +122,17 @@ def _driver_insert(dialect: Dialect, table: Table) -> tuple[str, tuple[str, ...]
     return str(compiled), keys, bool(compiled.positional)
 
 
+def _as_tuples(rows: list[dict[str, Any]], keys: tuple[str, ...]) -> list[tuple[Any, ...]]:
+    """Rows as parameter tuples in `keys` order; a row without some key gives None there."""
+    if len(keys) < 2:  # itemgetter of one key gives the value, not a 1-tuple
+        return [tuple(row.get(k) for k in keys) for row in rows]
+    getter = operator.itemgetter(*keys)
+    try:
+        return [getter(row) for row in rows]  # every row complete: the common case, done in C
+    except KeyError:
+        return [tuple(row.get(k) for k in keys) for row in rows]
+
+
 def _same_content(a: Resource, b: Resource) -> bool:
     """Equal apart from the meta elements the server sets."""
 
@@ -204,7 +216,7 @@ class SqlRepository:
                 assert conn is not None
                 sql, keys, positional = _driver_insert(conn.dialect, table)
                 if positional:
-                    conn.exec_driver_sql(sql, [tuple(row.get(k) for k in keys) for row in rows])
+                    conn.exec_driver_sql(sql, _as_tuples(rows, keys))
                 else:
                     conn.exec_driver_sql(sql, [{k: row.get(k) for k in keys} for row in rows])
         self._pending = {}
