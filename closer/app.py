@@ -13,7 +13,7 @@ from werkzeug.exceptions import HTTPException
 from closer.api.negotiation import JSON, render, response_format
 from closer.api.operations import Operation, Operations, load_operations
 from closer.api.routes import fhir
-from closer.auth import auth
+from closer.auth import auth, enforcer
 from closer.errors import FhirError, Issue, internal_error
 from closer.fhir.outcome import operation_outcome
 from closer.logs import configure
@@ -47,6 +47,9 @@ def create_app(settings: Settings | None = None, *, operations: Iterable[Operati
     app.register_blueprint(auth)  # token endpoint and SMART discovery; needs closer.engine, set above
     app.add_url_rule("/healthz", "healthz", healthz)
     app.before_request(_start_request)
+    # Who is asking, on every request but /metadata, /healthz, discovery and the token endpoint. Always on:
+    # there is no setting that turns it off (tests authenticate with real clients and tokens).
+    app.before_request(enforcer())
     app.after_request(_log_request)
     app.register_error_handler(FhirError, _fhir_error)
     app.register_error_handler(HTTPException, _http_error)

@@ -9,6 +9,12 @@ Prints, per backend and side by side with the targets:
 
 Usage: python scripts/bench_api.py [--patients 100000] [--backend sqlite|postgres|both]
 The store is new for each run (a temp SQLite file; a `closer_bench` schema on PostgreSQL).
+
+The API needs a bearer token, so each run registers an internal client (`closer clients add bench
+--internal --scope 'system/*.*'`) before the server starts and sends its token on every request; the token
+comes from the server's token endpoint (a signed private_key_jwt assertion, as `closer token --url` does)
+and is renewed every TOKEN_REUSE_SECONDS, well inside its five-minute life, so the figures include
+the cost of checking a token on every request.
 """
 
 from __future__ import annotations
@@ -37,6 +43,8 @@ PG_URL = os.environ.get("CLOSER_BENCH_POSTGRES_URL", "postgresql+psycopg://postg
 ROOT = Path(__file__).resolve().parent.parent
 TARGET_INGEST = 1500.0
 TARGET_SEARCH_P99_AT_8 = 25.0
+CLIENT_NAME = "bench"
+TOKEN_REUSE_SECONDS = 120.0
 
 
 def nhs_number(n: int) -> str:
@@ -57,6 +65,75 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def register_client(database_url: str, key_file: Path) -> None:
+    """`closer clients add bench --internal --scope 'system/*.*'` against the bench store."""
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "closer.cli",
+            "clients",
+            "add",
+            CLIENT_NAME,
+            "--internal",
+            "--ods",
+            "BENCH",
+            "--scope",
+            "system/*.*",
+            "--key-file",
+            str(key_file),
+            "--database-url",
+            database_url,
+        ],
+        cwd=ROOT,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    _auth.clear()
+    _auth["key_file"] = key_file
+
+
+# The client's key file, and the current token with when it was issued (per process: forked search
+# workers inherit it and renew their own).
+_auth: dict[str, object] = {}
+
+
+def bearer(port: int) -> str:
+    """A bearer token for the bench client from the server on `port`, renewed every TOKEN_REUSE_SECONDS."""
+    cached = _auth.get("token")
+    if isinstance(cached, tuple) and cached[0] == port and time.monotonic() - cached[1] < TOKEN_REUSE_SECONDS:
+        return str(cached[2])
+    from urllib.parse import urlencode
+
+    from closer.auth import keyfile
+    from closer.auth.assertion import ASSERTION_TYPE, make_assertion
+    from closer.auth.keys import load_private_key
+
+    saved = keyfile.read(Path(str(_auth["key_file"])))
+    private_key, alg = load_private_key(saved.private_key)
+    token_url = f"http://127.0.0.1:{port}/auth/token"
+    form = {
+        "grant_type": "client_credentials",
+        "scope": " ".join(saved.scopes),
+        "client_assertion_type": ASSERTION_TYPE,
+        "client_assertion": make_assertion(
+            private_key, alg, client_id=saved.client_id, token_url=token_url, kid=saved.kid
+        ),
+    }
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    try:
+        conn.request("POST", "/auth/token", urlencode(form), {"Content-Type": "application/x-www-form-urlencoded"})
+        response = conn.getresponse()
+        body = response.read()
+    finally:
+        conn.close()
+    if response.status != 200:
+        raise SystemExit(f"token request failed: {response.status} {body[:300]!r}")
+    token = str(json.loads(body)["access_token"])
+    _auth["token"] = (port, time.monotonic(), token)
+    return token
 
 
 class Server:
@@ -84,7 +161,7 @@ class Server:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
-                status, _ = request(self.port, "GET", "/healthz")
+                status, _ = request(self.port, "GET", "/healthz", authenticate=False)
                 if status == 200:
                     return
             except OSError:
@@ -120,16 +197,24 @@ _local = threading.local()
 
 
 def request(
-    port: int, method: str, path: str, body: bytes | None = None, extra: dict[str, str] | None = None
+    port: int,
+    method: str,
+    path: str,
+    body: bytes | None = None,
+    extra: dict[str, str] | None = None,
+    *,
+    authenticate: bool = True,
 ) -> tuple[int, bytes]:
-    """One request on this thread's keep-alive connection, reconnecting once if the server closed it."""
+    """One request on this thread's keep-alive connection, reconnecting once if the server closed it; with the
+    bench client's bearer token unless `authenticate` is False (/healthz is anonymous)."""
     for attempt in (1, 2):
         conn = getattr(_local, "conn", None)
         if conn is None or getattr(_local, "port", None) != port:
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
             _local.conn, _local.port = conn, port
         try:
-            conn.request(method, path, body=body, headers={**HEADERS, **(extra or {})})
+            auth = {"Authorization": f"Bearer {bearer(port)}"} if authenticate else {}
+            conn.request(method, path, body=body, headers={**HEADERS, **auth, **(extra or {})})
             response = conn.getresponse()
             return response.status, response.read()
         except (http.client.HTTPException, OSError):
@@ -276,7 +361,9 @@ def prepare_database(backend: str, tmp: str) -> str:
 def run(backend: str, patients: int, workers: int, threads: int, per_client: int, loaders: int) -> dict[str, object]:
     print(f"\n== {backend}: {patients:,} patients, gunicorn workers={workers} threads={threads}", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
-        server = Server(prepare_database(backend, tmp), workers, threads)
+        database_url = prepare_database(backend, tmp)
+        register_client(database_url, Path(tmp) / "clients" / f"{CLIENT_NAME}.json")
+        server = Server(database_url, workers, threads)
         try:
             rate, ids = ingest(server.port, patients, clients=loaders)
             reads = read_latency(server.port, ids, 2000)

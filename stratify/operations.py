@@ -332,6 +332,7 @@ SIGN_OFF = Operation(
     resource_type="RiskAssessment",
     handler=sign_off,
     inputs=("practice", "period", "signedBy"),
+    scopes=("system/RiskAssessment.write",),
     documentation="GP sign-off of a practice's quarterly risk stratification result: its preliminary "
     "RiskAssessments become final, with a Provenance. Inputs: practice (ODS code), period (e.g. 2026-Q4; "
     "default the latest run's), signedBy.",
@@ -343,6 +344,7 @@ TRIAGE = Operation(
     instance=True,
     handler=triage,
     inputs=("decision", "reason", "nextReview", "decidedBy", "focus"),
+    scopes=("system/Task.write", "system/Flag.write"),  # an exclusion also retires the candidate Flag
     documentation="MDT triage of a proposed person: include or exclude (with a next review date) from case "
     "management, recorded as a Task; an exclusion retires the candidate Flag.",
 )

@@ -2,6 +2,10 @@
 
 The PostgreSQL half uses CLOSER_TEST_POSTGRES_URL (default: the local server's `test` database) in a
 schema of its own (one per test process), and is skipped with the reason when the server cannot be reached.
+
+The API is never open, in tests either: the `client` fixture is a Flask test client that authenticates
+for real, as a registered internal client with `system/*.*` (one client and one token per app, from the
+real token endpoint), sending `Authorization: Bearer ...` on every request. `anonymous` is one that does not.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from bearer import authenticated
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
@@ -101,6 +106,12 @@ def app(settings: Settings) -> Iterator[Flask]:
 
 @pytest.fixture
 def client(app: Flask) -> FlaskClient:
+    return authenticated(app)
+
+
+@pytest.fixture
+def anonymous(app: Flask) -> FlaskClient:
+    """A test client with no credentials."""
     return app.test_client()
 
 

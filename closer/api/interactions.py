@@ -4,7 +4,7 @@ a Bundle behaves exactly like the same request sent on its own."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
@@ -174,15 +174,28 @@ def parse_qs_items(text: str) -> Items:
     return parse_qsl(text.lstrip("?"), keep_blank_values=True)
 
 
-def search(repo: Repository, paging: Paging, resource_type: str, items: Items, *, strict: bool) -> Reply:
+def search(
+    repo: Repository,
+    paging: Paging,
+    resource_type: str,
+    items: Items,
+    *,
+    strict: bool,
+    readable: Callable[[str], bool] | None = None,
+) -> Reply:
+    """A search; `readable(type)`, when given, says which types the caller may read: resources that
+    `_include`/`_revinclude` would add of any other type are left out (the caller's scopes bound the reply)."""
     query = parse_search(
         resource_type, items, strict=strict, default_count=paging.default_count, max_count=paging.max_count
     )
     result = repo.search(query)
+    included = result.included
+    if readable is not None:
+        included = [r for r in included if readable(str(r.get("resourceType")))]
     matches = [shape(r, query.summary, query.elements) for r in result.matches]
     links = _search_links(paging.base, resource_type, items, query, result.has_more)
     outcome = information(f"Unknown search parameters ignored: {', '.join(query.unknown)}") if query.unknown else None
-    return Reply(200, bundle.searchset(paging.base, matches, result.included, result.total, links, outcome))
+    return Reply(200, bundle.searchset(paging.base, matches, included, result.total, links, outcome))
 
 
 def _search_links(base: str, resource_type: str, items: Items, query: SearchQuery, has_more: bool) -> dict[str, str]:

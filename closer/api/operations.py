@@ -256,7 +256,12 @@ Handler = Callable[[OperationCall], Reply]
 class Operation:
     """One operation: `$name` on a resource type (`instance` for `/<type>/<id>/$name`), or at system
     level (`resource_type` None). `inputs`, when given, lists the parameter names it accepts: any other
-    is a 400, so a misspelt optional parameter is never silently ignored."""
+    is a 400, so a misspelt optional parameter is never silently ignored.
+
+    `scopes` lists the SMART scopes a caller's token must cover to invoke it, e.g. ("system/Task.write",)
+    for an operation that writes Tasks (`system/X.*` needs both read and write). None means the default:
+    read on the operation's resource type for GET and write for POST (`system/*.read` / `system/*.write`
+    at system level), so an operation that writes other types than its own must say so here."""
 
     name: str
     handler: Handler
@@ -265,6 +270,14 @@ class Operation:
     methods: tuple[str, ...] = ("POST",)
     inputs: tuple[str, ...] | None = None
     documentation: str = ""
+    scopes: tuple[str, ...] | None = None
+
+    def required_scopes(self, method: str) -> tuple[str, ...]:
+        """The SMART scopes a caller needs to invoke this operation with `method` (GET or POST)."""
+        if self.scopes is not None:
+            return self.scopes
+        mode = "read" if method in ("GET", "HEAD") else "write"
+        return (f"system/{self.resource_type or '*'}.{mode}",)
 
     @property
     def definition(self) -> str:
@@ -290,6 +303,17 @@ class Operation:
             found.append(f"${self.name}: methods must be some of {', '.join(HTTP_METHODS)}, not {self.methods}")
         if not callable(self.handler):
             found.append(f"${self.name}: handler is not callable")
+        if self.scopes is not None:
+            from closer.auth.scopes import ScopeError, parse_scope  # here: closer.auth imports this module's users
+
+            if isinstance(self.scopes, str) or not self.scopes:
+                found.append(f"${self.name}: scopes must be a non-empty tuple of SMART scopes, or None")
+            else:
+                for scope in self.scopes:
+                    try:
+                        parse_scope(scope, SEARCH_PARAMS)
+                    except ScopeError as exc:
+                        found.append(f"${self.name}: {exc}")
         return found
 
 

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, current_app, g, request
 
 from closer.api import interactions as ix
 from closer.api import transaction
 from closer.api.capability import capability_statement
 from closer.api.negotiation import parse_body, render, response_format
 from closer.api.operations import Operations, Params, invoke, parse_parameters, query_parameters
+from closer.auth.errors import missing_token
+from closer.auth.principal import Principal, require_scope
+from closer.auth.scopes import ANY, READ, WRITE, parse_scope
 from closer.errors import FhirError, Issue
 from closer.fhir.outcome import information, operation_outcome
 from closer.settings import Settings
@@ -82,6 +85,32 @@ def respond(reply: ix.Reply, *, write: bool = False) -> Response:
     return response
 
 
+def principal() -> Principal:
+    """Who is asking: the enforcer (closer.auth.web) authenticated the request and stored it before the view
+    ran. Fail closed if it did not."""
+    found: Principal | None = g.get("principal")
+    if found is None:
+        raise missing_token()
+    return found
+
+
+def authorize(resource_type: str, mode: str) -> None:
+    """403 unless the caller's token grants `mode` ("read" or "write") on `resource_type` ("*": every type)."""
+    require_scope(principal(), resource_type, mode)
+
+
+def readable(resource_type: str) -> bool:
+    """Whether the caller's token grants read on `resource_type` (what a search may include)."""
+    return principal().permits(resource_type, READ)
+
+
+def authorize_scope(scope: str) -> None:
+    """403 unless the caller's token covers a SMART scope such as system/Task.write (`.*`: read and write)."""
+    wanted = parse_scope(scope)
+    for mode in (READ, WRITE) if wanted.mode == ANY else (wanted.mode,):
+        authorize(wanted.resource_type, mode)
+
+
 def strict() -> bool:
     return prefer("handling") == "strict"
 
@@ -122,6 +151,8 @@ def operation(resource_type: str | None, resource_id: str | None, name: str) -> 
         allowed = ", ".join(found.methods)
         outcome = operation_outcome([Issue("not-supported", f"${name} is invoked with {allowed}, not {method}")])
         return respond(ix.Reply(405, outcome, {"Allow": allowed}))
+    for scope in found.required_scopes(method):
+        authorize_scope(scope)
     params = query_parameters(query_items())
     if method == "POST" and request.get_data(cache=True).strip():
         params = Params(parse_parameters(body()).items + params.items)
@@ -140,7 +171,9 @@ def operation(resource_type: str | None, resource_id: str | None, name: str) -> 
 
 @fhir.post("/")
 def batch_or_transaction() -> Response:
-    reply = transaction.process(repository(), paging(), body(), minimal=prefer("return") == "minimal")
+    reply = transaction.process(
+        repository(), paging(), body(), minimal=prefer("return") == "minimal", authorize=authorize
+    )
     return respond(reply)
 
 
@@ -152,7 +185,7 @@ def system_history() -> Response:
 @fhir.get("/<resource_type>")
 def search(resource_type: str) -> Response:
     check_type(resource_type)
-    return respond(ix.search(repository(), paging(), resource_type, query_items(), strict=strict()))
+    return respond(ix.search(repository(), paging(), resource_type, query_items(), strict=strict(), readable=readable))
 
 
 @fhir.post("/<resource_type>/_search")
@@ -162,7 +195,7 @@ def search_post(resource_type: str) -> Response:
     if request.get_data() and content_type != "application/x-www-form-urlencoded":
         raise FhirError("POST _search takes application/x-www-form-urlencoded parameters", 415, "not-supported")
     items = query_items() + list(request.form.items(multi=True))
-    return respond(ix.search(repository(), paging(), resource_type, items, strict=strict()))
+    return respond(ix.search(repository(), paging(), resource_type, items, strict=strict(), readable=readable))
 
 
 @fhir.post("/<resource_type>")

@@ -28,6 +28,8 @@ Resource = dict[str, Any]
 log = logging.getLogger("closer.api")
 WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 ORDER = {"DELETE": 0, "POST": 1, "PUT": 2, "PATCH": 2, "GET": 3, "HEAD": 3}
+READ, WRITE = "read", "write"  # the modes of closer.auth.scopes
+Authorize = Callable[[str, str], None]  # (resource type, mode): raises when the caller may not
 
 
 @dataclass
@@ -42,18 +44,29 @@ class Entry:
     if_match: str | None
 
 
-def process(repo: Repository, paging: ix.Paging, body: Any, *, minimal: bool = False) -> ix.Reply:
+def process(
+    repo: Repository, paging: ix.Paging, body: Any, *, minimal: bool = False, authorize: Authorize | None = None
+) -> ix.Reply:
     """Run a batch or transaction; `minimal` (Prefer: return=minimal) leaves written resources out of the
-    response entries, which keeps bulk loads from sending every resource back."""
+    response entries, which keeps bulk loads from sending every resource back.
+
+    `authorize(resource_type, "read" | "write")` raises (a 403) when the caller may not: every entry is
+    checked before anything runs, so a Bundle with one entry the caller's scopes do not cover is refused
+    whole and nothing is written, for a batch as for a transaction. Conditional references in a
+    transaction (`Patient?identifier=...`) search their type, so they need read on it too."""
     if not isinstance(body, dict) or body.get("resourceType") != "Bundle":
         raise invalid("POST to the base URL takes a Bundle of type batch or transaction")
     kind = body.get("type")
     if kind not in ("batch", "transaction"):
         raise invalid(f"Bundle.type must be batch or transaction, not {kind!r}", "Bundle.type")
     entries = [_entry(i, e) for i, e in enumerate(body.get("entry") or [])]
+    check = authorize or _allow_all
+    for entry in entries:
+        with _blame(entry):
+            check(entry.path[0], READ if entry.method in ("GET", "HEAD") else WRITE)
     if kind == "transaction":
-        return ix.Reply(200, _transaction(repo, paging, entries, minimal))
-    return ix.Reply(200, _batch(repo, paging, entries, minimal))
+        return ix.Reply(200, _transaction(repo, paging, entries, minimal, check))
+    return ix.Reply(200, _batch(repo, paging, entries, minimal, check))
 
 
 def _entry(index: int, raw: Any) -> Entry:
@@ -86,7 +99,13 @@ def _entry(index: int, raw: Any) -> Entry:
     )
 
 
-def _transaction(repo: Repository, paging: ix.Paging, entries: list[Entry], minimal: bool) -> Resource:
+def _allow_all(resource_type: str, mode: str) -> None:
+    """No caller to check (in-process use, e.g. tests of the Bundle logic itself)."""
+
+
+def _transaction(
+    repo: Repository, paging: ix.Paging, entries: list[Entry], minimal: bool, authorize: Authorize
+) -> Resource:
     replies: dict[int, ix.Reply] = {}
     for entry in entries:
         with _blame(entry):
@@ -98,7 +117,7 @@ def _transaction(repo: Repository, paging: ix.Paging, entries: list[Entry], mini
         ids = _assign_ids(tx, entries)
         for entry in entries:
             if entry.resource is not None:
-                resolve = partial(_resolve, tx, index=entry.index)
+                resolve = partial(_resolve, tx, index=entry.index, authorize=authorize)
                 with _blame(entry):
                     rewritten = _rewrite_references(entry.resource, ids, resolve)
                     # Only reference strings changed, to valid `Type/id` values: the resource stays valid.
@@ -106,7 +125,7 @@ def _transaction(repo: Repository, paging: ix.Paging, entries: list[Entry], mini
         changed: dict[tuple[str, str], int] = {}
         for entry in sorted(entries, key=lambda e: ORDER[e.method]):
             with _blame(entry):
-                replies[entry.index] = _execute(tx, paging, entry, ids)
+                replies[entry.index] = _execute(tx, paging, entry, ids, authorize)
                 _claim_identity(changed, entry, replies[entry.index])
     return _response_bundle("transaction-response", paging.base, entries, replies, minimal)
 
@@ -145,12 +164,12 @@ def _blame(entry: Entry) -> Iterator[None]:
         raise
 
 
-def _batch(repo: Repository, paging: ix.Paging, entries: list[Entry], minimal: bool) -> Resource:
+def _batch(repo: Repository, paging: ix.Paging, entries: list[Entry], minimal: bool, authorize: Authorize) -> Resource:
     replies: dict[int, ix.Reply] = {}
     for entry in entries:
         try:
             with repo.transaction() as tx:
-                replies[entry.index] = _execute(tx, paging, entry, {})
+                replies[entry.index] = _execute(tx, paging, entry, {}, authorize)
         except FhirError as exc:
             replies[entry.index] = ix.Reply(exc.status, operation_outcome(exc.all_issues()))
         except Exception:
@@ -193,9 +212,10 @@ def _assign_ids(repo: Repository, entries: list[Entry]) -> dict[str, str]:
     return ids
 
 
-def _resolve(repo: Repository, conditional: str, *, index: int) -> str:
+def _resolve(repo: Repository, conditional: str, *, index: int, authorize: Authorize) -> str:
     """Turn `Patient?identifier=...` into `Patient/<id>`; it must match exactly one resource."""
     resource_type, _, query = conditional.partition("?")
+    authorize(resource_type, READ)
     found = ix.find_matches(repo, resource_type, parse_qsl(query, keep_blank_values=True), limit=2)
     if len(found) != 1:
         how = "no" if not found else "more than one"
@@ -230,9 +250,17 @@ def _check_entry_type(entry: Entry) -> None:
     ix.check_type(entry.path[0], writing=entry.method not in ("GET", "HEAD"))
 
 
-def _execute(repo: Repository, paging: ix.Paging, entry: Entry, ids: dict[str, str]) -> ix.Reply:
+def _execute(repo: Repository, paging: ix.Paging, entry: Entry, ids: dict[str, str], authorize: Authorize) -> ix.Reply:
     _check_entry_type(entry)
     resource_type, rest = entry.path[0], entry.path[1:]
+
+    def readable(included_type: str) -> bool:
+        try:
+            authorize(included_type, READ)
+        except FhirError:
+            return False
+        return True
+
     base = paging.base
     if entry.method == "DELETE":
         if rest:
@@ -249,7 +277,7 @@ def _execute(repo: Repository, paging: ix.Paging, entry: Entry, ids: dict[str, s
     if entry.method == "PATCH":
         raise not_supported("PATCH is not supported in Bundles yet", 405)
     if len(rest) == 0:
-        return ix.search(repo, paging, resource_type, entry.query, strict=False)
+        return ix.search(repo, paging, resource_type, entry.query, strict=False, readable=readable)
     if rest[-1] == "_history" and len(rest) <= 2:
         return ix.history(repo, paging, resource_type, rest[0] if len(rest) == 2 else None, entry.query)
     if len(rest) == 1:

@@ -151,7 +151,8 @@ def add_command(
             ),
         )
         click.echo(f"  private key ({pair.alg}, kid {pair.kid}) saved to {path} (mode 0600)")
-        click.echo(f"  get a token with: closer token --client {client.name}")
+        where = f" --key-file {path}" if key_file is not None else ""
+        click.echo(f"  get a token with: closer token --client {client.name}{where}")
 
 
 def _material(jwks_path: Path | None, public_key: str | None) -> str:

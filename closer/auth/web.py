@@ -1,8 +1,11 @@
 """The HTTP side of auth: the token endpoint, the SMART discovery document, and the pieces the FHIR API
-uses to know who is asking (`authenticate`, `require_scope`, the before-request hook factory).
+uses to know who is asking (`authenticate`, `require_scope`, the before-request hook).
 
-Enforcement on the FHIR routes is switched on by registering `enforcer()` as a before-request hook;
-until then every FHIR route is as open as before, and only these helpers exist.
+`create_app` registers `enforcer()` as a before-request hook, always: there is no setting that turns it
+off. Only /metadata, /healthz, the discovery document and the token endpoint are anonymous; every other
+request (unknown URLs included) needs a bearer token, and the plain interactions and system history have
+their scope checked here. Batch/transaction entries and operations are checked by their routes
+(closer.api.routes), which know what each entry or operation touches.
 """
 
 from __future__ import annotations
@@ -14,8 +17,8 @@ import orjson
 from flask import Blueprint, Request, Response, current_app, g, request
 from flask.blueprints import BlueprintSetupState
 
+from closer.api import routes  # the module, not its names: routes imports closer.auth too
 from closer.api.negotiation import JSON, render, response_format
-from closer.api.routes import base_url
 from closer.auth.errors import AuthFailure, OAuthError, invalid_token, missing_token
 from closer.auth.keys import ALGORITHMS
 from closer.auth.principal import Principal, require_scope
@@ -31,8 +34,8 @@ SCOPES_SUPPORTED = ("system/*.read", "system/*.write", "system/*.*")
 # Endpoints anyone may call: the CapabilityStatement, the health check, discovery and the token endpoint.
 ANONYMOUS_ENDPOINTS = frozenset({"fhir.metadata", "healthz", "auth.token", "auth.smart_configuration"})
 # The plain interactions, whose scope follows from the route: the resource type in the URL and this mode.
-# Everything else (batch/transaction, system history, operations) authenticates in the hook and checks
-# scopes itself, per entry or per resource type touched.
+# System history needs read on every type (`system/*.read`). Batch/transaction and operations authenticate
+# in the hook; their routes check the scope of each entry, or the scopes the operation declares.
 ENDPOINT_MODES = {
     "fhir.search": READ,
     "fhir.search_post": READ,
@@ -46,6 +49,8 @@ ENDPOINT_MODES = {
     "fhir.conditional_update": WRITE,
     "fhir.conditional_delete": WRITE,
 }
+# Endpoints whose scope does not depend on a resource type in the URL: (resource type or "*", mode).
+ENDPOINT_SCOPES = {"fhir.system_history": ("*", READ)}
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 auth = Blueprint("auth", __name__)
@@ -84,7 +89,7 @@ def token() -> Response:
         response.headers["Allow"] = "POST"
         return response
     try:
-        grant = token_service().issue(request.form, token_endpoint(base_url()))
+        grant = token_service().issue(request.form, token_endpoint(routes.base_url()))
     except OAuthError as exc:
         return oauth_error_response(exc)
     return _json(grant.as_json(), 200, NO_STORE)
@@ -104,7 +109,7 @@ def smart_configuration_document(base: str) -> dict[str, Any]:
 @auth.get(DISCOVERY_PATH)
 def smart_configuration() -> Response:
     """GET /.well-known/smart-configuration: how to get a token (anonymous)."""
-    return _json(smart_configuration_document(base_url()))
+    return _json(smart_configuration_document(routes.base_url()))
 
 
 # -- who is asking, for the FHIR API ------------------------------------------------------------------
@@ -142,7 +147,7 @@ auth.app_errorhandler(AuthFailure)(auth_failure_response)
 
 
 def current_principal() -> Principal | None:
-    """The principal the enforcer stored for this request (None before enforcement is switched on)."""
+    """The principal the enforcer stored for this request (None on the anonymous endpoints)."""
     principal: Principal | None = g.get("principal")
     return principal
 
@@ -150,8 +155,8 @@ def current_principal() -> Principal | None:
 def enforcer(anonymous: Collection[str] = ANONYMOUS_ENDPOINTS) -> Callable[[], None]:
     """A before-request hook: authenticate every request to an endpoint not in `anonymous` (unknown URLs
     included, so a 404 never answers an anonymous caller), store the Principal as `g.principal`, and
-    check the scope of the plain interactions (ENDPOINT_MODES). Not registered yet; the step that
-    switches enforcement on does `app.before_request(enforcer())`."""
+    check the scope of the plain interactions (ENDPOINT_MODES) and of system history (ENDPOINT_SCOPES).
+    `create_app` registers it with `app.before_request(enforcer())`."""
     allowed = frozenset(anonymous)
 
     def enforce() -> None:
@@ -163,5 +168,8 @@ def enforcer(anonymous: Collection[str] = ANONYMOUS_ENDPOINTS) -> Callable[[], N
         resource_type = (request.view_args or {}).get("resource_type")
         if mode is not None and isinstance(resource_type, str):
             require_scope(principal, resource_type, mode)
+        fixed = ENDPOINT_SCOPES.get(request.endpoint or "")
+        if fixed is not None:
+            require_scope(principal, *fixed)
 
     return enforce

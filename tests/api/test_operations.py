@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from apiutil import created, diagnostics, expressions, outcome, send, snapshot
+from bearer import authenticated
 from fhirdata import patient
 from flask import Flask
 from flask.testing import FlaskClient
@@ -64,7 +65,7 @@ def op_app(settings: Settings) -> Iterator[Flask]:
 
 @pytest.fixture
 def op_client(op_app: Flask) -> FlaskClient:
-    return op_app.test_client()
+    return authenticated(op_app)
 
 
 def parameters(*items: dict[str, Any]) -> dict[str, Any]:

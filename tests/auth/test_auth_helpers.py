@@ -1,5 +1,5 @@
-"""What the enforcement step will call: `authenticate`, `require_scope`, the OperationOutcome responses
-and the before-request hook (not registered on the app yet, so these tests register it themselves)."""
+"""The pieces enforcement is made of: `authenticate`, `require_scope`, the OperationOutcome responses and
+the before-request hook `create_app` registers (tests/auth/test_enforcement.py covers the API as a whole)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 from authutil import ask, form, register
+from bearer import authenticated
 from flask import Flask, Response, request
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
@@ -136,15 +137,16 @@ def test_auth_failure_raised_in_a_view_gets_the_challenge(app: Flask) -> None:
         return Response(b"reached")
 
     app.add_url_rule("/_test/guarded", "test_guarded", guarded)
-    response = app.test_client().get("/_test/guarded")
+    response = authenticated(app).get("/_test/guarded")  # past the enforcer, refused in the view
     assert response.status_code == 403
     assert outcome(response)["code"] == "forbidden"
     assert "insufficient_scope" in response.headers["WWW-Authenticate"]
 
 
-def test_enforcer_hook(app: Flask, client: FlaskClient) -> None:
-    """Not registered by create_app yet: the later step does exactly this."""
+def test_enforcer_hook(app: Flask, anonymous: FlaskClient) -> None:
+    """create_app registers it; registering it again (as a plugin might) changes nothing."""
     app.before_request(enforcer())
+    client = anonymous
     token = token_for(app, client, "system/Flag.read")  # the token endpoint is anonymous
     bearer = {"Authorization": f"Bearer {token}"}
 

@@ -4,6 +4,12 @@ schema of its own.
 
 The server runs exactly as `closer serve` runs it, configured only through CLOSER_* environment variables, and
 is stopped with SIGTERM at the end; a server that does not stop on SIGTERM fails the run.
+
+Its API is not open, so the clients use credentials the way an operator gets them: before the server starts,
+`closer clients add closer-live --internal --scope 'system/*.*'` registers an internal client in the test
+database (its key file goes under the run's own directory), and `closer token --client closer-live --url BASE`
+gets a bearer token from the running server's token endpoint (`LiveServer.token()`, renewed well before
+the token's five minutes are up).
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 
@@ -30,6 +36,8 @@ from fhir_profiles.nhs_number import generate_nhs_number
 STARTUP_SECONDS = 30.0
 SHUTDOWN_SECONDS = 20.0
 ROOT_CONFTEST = Path(__file__).resolve().parent.parent / "conftest.py"
+CLIENT_NAME = "closer-live"  # the internal client the live tests authenticate as
+TOKEN_REUSE_SECONDS = 120.0  # a token lives 300 s; ask for a new one well before that
 
 
 @dataclass(frozen=True)
@@ -39,9 +47,26 @@ class LiveServer:
     pid: int
     runtime_dir: Path  # the server's XDG_RUNTIME_DIR, so nothing it creates there escapes the test's tmp dir
     stderr_path: Path
+    workdir: Path  # where `closer clients add` saved the client's key file (closer-data/clients/)
+    env: dict[str, str] = field(repr=False)
+    _token: dict[str, tuple[float, str]] = field(default_factory=dict, repr=False, compare=False)
 
     def stderr(self) -> str:
         return _tail(self.stderr_path)
+
+    def token(self) -> str:
+        """A `system/*.*` bearer token for CLIENT_NAME from `closer token --client closer-live --url BASE`."""
+        cached = self._token.get("token")
+        if cached is not None and time.monotonic() - cached[0] < TOKEN_REUSE_SECONDS:
+            return cached[1]
+        value = _closer("token", "--client", CLIENT_NAME, "--url", self.base_url, cwd=self.workdir, env=self.env)
+        self._token["token"] = (time.monotonic(), value.strip())
+        return value.strip()
+
+    @property
+    def authorization(self) -> str:
+        """The Authorization header value, e.g. for fhirpy's `authorization=`."""
+        return f"Bearer {self.token()}"
 
 
 def _tail(path: Path, limit: int = 6000) -> str:
@@ -69,6 +94,41 @@ def _server_env(database_url: str, runtime_dir: Path) -> dict[str, str]:
         PYTHONUNBUFFERED="1",
     )
     return env
+
+
+def _closer(*args: str, cwd: Path, env: dict[str, str]) -> str:
+    """Run a `closer` command as an operator would; its stdout, or the test fails with its output."""
+    done = subprocess.run(
+        [sys.executable, "-m", "closer.cli", *args],
+        cwd=cwd,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if done.returncode != 0:
+        pytest.fail(f"closer {' '.join(args)} failed ({done.returncode}):\n{done.stdout}{done.stderr}", pytrace=False)
+    return done.stdout
+
+
+def _register_client(database_url: str, workdir: Path) -> None:
+    """`closer clients add closer-live --internal --scope 'system/*.*'` against the test database, before the
+    server starts; the key file goes to workdir/closer-data/clients/closer-live.json (mode 0600)."""
+    runtime_dir = workdir / "run"
+    runtime_dir.mkdir(mode=0o700, exist_ok=True)
+    _closer(
+        "clients",
+        "add",
+        CLIENT_NAME,
+        "--internal",
+        "--ods",
+        "CLOSER",
+        "--scope",
+        "system/*.*",
+        cwd=workdir,
+        env=_server_env(database_url, runtime_dir),
+    )
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> str | None:
@@ -137,7 +197,16 @@ def _start(database_url: str, backend: str, workdir: Path) -> _Started:
             )
         problem = _wait_healthy(proc, base_url, stderr_path) or ""
         if not problem:
-            return _Started(proc, LiveServer(base_url, backend, proc.pid, runtime_dir, stderr_path))
+            server = LiveServer(
+                base_url,
+                backend,
+                proc.pid,
+                runtime_dir,
+                stderr_path,
+                workdir,
+                _server_env(database_url, runtime_dir),
+            )
+            return _Started(proc, server)
         _stop(proc)
         if "Address already in use" not in _tail(stderr_path):
             break
@@ -170,6 +239,7 @@ def live_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPat
 
 @contextmanager
 def _serving(database_url: str, backend: str, workdir: Path) -> Iterator[LiveServer]:
+    _register_client(database_url, workdir)
     started = _start(database_url, backend, workdir)
     try:
         yield started.server

@@ -19,7 +19,10 @@ pytestmark = pytest.mark.live
 
 @pytest.fixture
 def smart(live_server: Any) -> client.FHIRClient:
-    return client.FHIRClient(settings={"app_id": "closer-live-tests", "api_base": live_server.base_url})
+    """fhirclient sends every request through its server's `requests` session: the bearer token goes there."""
+    smart = client.FHIRClient(settings={"app_id": "closer-live-tests", "api_base": live_server.base_url})
+    smart.server.session.headers["Authorization"] = live_server.authorization
+    return smart
 
 
 def create_patient(server: FHIRServer, nhs: str, **fields: Any) -> Patient:

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.live
 
 @pytest.fixture
 def fhir(live_server: Any) -> SyncFHIRClient:
-    return SyncFHIRClient(live_server.base_url)
+    return SyncFHIRClient(live_server.base_url, authorization=live_server.authorization)
 
 
 def save_patient(fhir: SyncFHIRClient, nhs: str, **fields: Any) -> SyncFHIRResource:

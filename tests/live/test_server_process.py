@@ -27,3 +27,14 @@ def test_no_shared_control_socket(live_server: Any) -> None:
         assert sorted(p.name for p in live_server.runtime_dir.iterdir()) == []
         time.sleep(0.05)
     assert "Control socket" not in live_server.stderr()
+
+
+def test_api_needs_a_token(live_server: Any) -> None:
+    """Over real HTTP: /metadata is anonymous, the rest needs the bearer token `closer token` printed."""
+    assert requests.get(f"{live_server.base_url}/metadata", timeout=5).status_code == 200
+    anonymous = requests.get(f"{live_server.base_url}/Patient", timeout=5)
+    assert anonymous.status_code == 401
+    assert anonymous.headers["WWW-Authenticate"] == 'Bearer realm="closer"'
+    assert anonymous.json()["resourceType"] == "OperationOutcome"
+    headers = {"Authorization": live_server.authorization}
+    assert requests.get(f"{live_server.base_url}/Patient", headers=headers, timeout=5).status_code == 200
