@@ -123,7 +123,9 @@ def _string_clause(modifier: str | None, value: str, t: Any) -> ColumnElement[bo
 def _date_clause(v: DateValue, low: Any, high: Any) -> ColumnElement[bool]:
     within = and_(low >= v.low, high <= v.high)
     clauses: dict[str, ColumnElement[bool]] = {
-        "eq": within,
+        # `low <= v.high` follows from the rest (low <= high) but bounds the (type, param, low) index scan
+        # on both sides: without it an equality search read every later date (birthdate= on 250,000 people).
+        "eq": and_(within, low <= v.high),
         "ne": not_(within),
         "gt": high > v.high,
         "lt": low < v.low,
