@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import hashlib
 
-from fhir_profiles.canonical import CANONICAL_BASE, NHS_NUMBER_SYSTEM
+from fhir_profiles.canonical import CANONICAL_BASE, NHS_NUMBER_SYSTEM, ODS_ORGANIZATION_SYSTEM
 
-__all__ = ["NHS_NUMBER_SYSTEM"]
+__all__ = ["NHS_NUMBER_SYSTEM", "ODS_ORGANIZATION_SYSTEM"]
 
-ODS_ORGANIZATION_SYSTEM = "https://fhir.nhs.uk/Id/ods-organization-code"
 ODS_SITE_SYSTEM = "https://fhir.nhs.uk/Id/ods-site-code"
 GMC_SYSTEM = "https://fhir.hl7.org.uk/Id/gmc-number"
 GMP_SYSTEM = "https://fhir.hl7.org.uk/Id/gmp-number"

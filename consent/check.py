@@ -12,7 +12,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from consent.engine import ConsentEngine, ConsentRequest, ConsentService, PatientConsentService, Resource, Verdict
-from consent.model import ODS_SYSTEM, Code, ResourceView
+from consent.model import Code, ResourceView
+from fhir_profiles.canonical import ODS_ORGANIZATION_SYSTEM
 
 JSON = dict[str, Any]
 
@@ -65,7 +66,9 @@ def _request_parts(request: ConsentRequest, resource: Resource) -> list[JSON]:
     if consumer.organization:
         parts.append({"name": "consumer", "valueReference": {"reference": consumer.organization}})
     if consumer.ods_code:
-        parts.append({"name": "consumer", "valueIdentifier": {"system": ODS_SYSTEM, "value": consumer.ods_code}})
+        parts.append(
+            {"name": "consumer", "valueIdentifier": {"system": ODS_ORGANIZATION_SYSTEM, "value": consumer.ods_code}}
+        )
     parts.extend({"name": "role", "valueCoding": _coding(role)} for role in sorted(consumer.roles))
     if request.purpose is not None:
         parts.append({"name": "purpose", "valueCoding": _coding(request.purpose)})

@@ -27,6 +27,7 @@ from zoneinfo import ZoneInfo
 
 from closer.store.extract import values_at
 from closer.store.searchparams import params_for
+from fhir_profiles.canonical import ODS_ORGANIZATION_SYSTEM
 
 LONDON = ZoneInfo("Europe/London")
 END_OF_TIME = datetime.max.replace(tzinfo=UTC)
@@ -40,7 +41,6 @@ PARTICIPATION_TYPE_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-Participat
 RESOURCE_TYPES_SYSTEM = "http://hl7.org/fhir/resource-types"
 PROFILE_SYSTEM = "urn:ietf:rfc:3986"
 """A class coding in this system names a profile (its canonical URL) rather than a resource type."""
-ODS_SYSTEM = "https://fhir.nhs.uk/Id/ods-organization-code"
 NHS_NUMBER_SYSTEM = "https://fhir.nhs.uk/Id/nhs-number"
 
 STATUSES = ("draft", "proposed", "active", "rejected", "inactive", "entered-in-error")
@@ -482,7 +482,7 @@ def _actor(value: Any, path: str) -> Actor:
         if not isinstance(ident, Mapping) or not isinstance(ident.get("value"), str):
             raise Unreadable(f"{path}.reference.identifier", "needs a value")
         identifier = Code(str(ident.get("system") or ""), ident["value"])
-    if identifier is not None and identifier.system == ODS_SYSTEM:
+    if identifier is not None and identifier.system == ODS_ORGANIZATION_SYSTEM:
         ods, identifier = identifier.code.strip().upper(), None
     display = ref.get("display") if isinstance(ref.get("display"), str) else None
     actor = Actor(roles, reference, ods, identifier, display)

@@ -18,5 +18,8 @@ NHS_NUMBER_VERIFICATION_STATUS_VALUE_SET = f"{VALUE_SET_BASE}/closer-nhs-number-
 NHS_NUMBER_SYSTEM = "https://fhir.nhs.uk/Id/nhs-number"
 """Identifier.system for NHS numbers (England and Wales), as used by UK Core and PDS."""
 
+ODS_ORGANIZATION_SYSTEM = "https://fhir.nhs.uk/Id/ods-organization-code"
+"""Identifier.system for ODS codes of organisations (GP practices, trusts, local authorities)."""
+
 HL7_STRUCTURE_DEFINITION_BASE = "http://hl7.org/fhir/StructureDefinition/"
 """Prefix of the R4 core resource definitions; the last path segment is the resource type."""

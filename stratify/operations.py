@@ -22,17 +22,18 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
+from adapters.localtime import LONDON
 from closer.api.interactions import Reply, version_headers
 from closer.api.operations import Operation, OperationCall, Params, param_expression
 from closer.errors import FhirError, conflict, invalid, not_found, not_supported, processing
 from closer.store.repository import Repository
 from closer.store.sql import SqlRepository
+from fhir_profiles.canonical import ODS_ORGANIZATION_SYSTEM
 from stratify.resources import flag_id, retired_flag, risk_assessment_id
 from stratify.runstore import (
     ensure_tables,
@@ -45,10 +46,8 @@ from stratify.runstore import (
 from stratify.triage import TriageError, triage_task
 
 JSON = dict[str, Any]
-ODS_SYSTEM = "https://fhir.nhs.uk/Id/ods-organization-code"
 ODS_CODE = re.compile(r"^[A-Z0-9]{3,10}$")
 PERIOD = re.compile(r"^\d{4}-Q[1-4]$")
-LONDON = ZoneInfo("Europe/London")
 DATA_OPERATION_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-DataOperation"
 PARTICIPANT_TYPE_SYSTEM = "http://terminology.hl7.org/CodeSystem/provenance-participant-type"
 FOCUS_TYPES = ("RiskAssessment", "ServiceRequest")
@@ -69,9 +68,9 @@ def sign_off_request(params: Params) -> SignOffRequest:
     given = params.identifier("practice", required=True)
     assert given is not None
     system, code = given
-    if system not in (None, ODS_SYSTEM):
+    if system not in (None, ODS_ORGANIZATION_SYSTEM):
         raise invalid(
-            f"practice must be an ODS code (system {ODS_SYSTEM}), not a {system} identifier",
+            f"practice must be an ODS code (system {ODS_ORGANIZATION_SYSTEM}), not a {system} identifier",
             param_expression("practice"),
         )
     practice = code.upper()
@@ -149,7 +148,7 @@ def sign_off_result(practice: str, period: str, signed_by: str, signed_at: str, 
     return {
         "resourceType": "Parameters",
         "parameter": [
-            {"name": "practice", "valueIdentifier": {"system": ODS_SYSTEM, "value": practice}},
+            {"name": "practice", "valueIdentifier": {"system": ODS_ORGANIZATION_SYSTEM, "value": practice}},
             {"name": "period", "valueString": period},
             {"name": "signedBy", "valueString": signed_by},
             {"name": "signedAt", "valueDateTime": signed_at},

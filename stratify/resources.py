@@ -15,6 +15,7 @@ from datetime import date
 from typing import Any
 
 from adapters.encounter_codes import EMERGENCY_ADMISSION
+from fhir_profiles.canonical import ODS_ORGANIZATION_SYSTEM
 from stratify import codes
 from stratify.models.base import OUTCOME, Prediction
 from stratify.tiering import Decision
@@ -191,8 +192,4 @@ def _profiles_only(stored: JSON) -> JSON:
 
 
 def _ods(code: str) -> JSON:
-    return {"system": "https://fhir.nhs.uk/Id/ods-organization-code", "value": code}
-
-
-def next_review(as_of: date, months: int) -> date:
-    return add_months(as_of, months)
+    return {"system": ODS_ORGANIZATION_SYSTEM, "value": code}

@@ -18,11 +18,11 @@ from consent.model import (
     CONSENT_ACTION_SYSTEM,
     CONSENT_SCOPE_SYSTEM,
     ETREAT,
-    ODS_SYSTEM,
     PARTICIPATION_TYPE_SYSTEM,
     RESOURCE_TYPES_SYSTEM,
     Code,
 )
+from fhir_profiles.canonical import ODS_ORGANIZATION_SYSTEM
 
 JSON = dict[str, Any]
 SCT = "http://snomed.info/sct"
@@ -69,7 +69,7 @@ def actor_ref(reference: str, role: JSON = IRCP) -> JSON:
 
 
 def actor_ods(ods: str, role: JSON = IRCP) -> JSON:
-    return {"role": role, "reference": {"identifier": {"system": ODS_SYSTEM, "value": ods}}}
+    return {"role": role, "reference": {"identifier": {"system": ODS_ORGANIZATION_SYSTEM, "value": ods}}}
 
 
 def actor_role(role: Code, display: str = "anyone in this role") -> JSON:
@@ -224,7 +224,7 @@ def organization(ods: str = "RYA") -> JSON:
         {
             "resourceType": "Organization",
             "id": ods,
-            "identifier": [{"system": ODS_SYSTEM, "value": ods}],
+            "identifier": [{"system": ODS_ORGANIZATION_SYSTEM, "value": ods}],
             "name": "An organization",
         }
     )
