@@ -8,7 +8,7 @@ package when its period does, a diagnosis when it was recorded on or before the 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
@@ -151,10 +151,11 @@ def hfrs_score(groups: Iterable[str], lists: CodeLists) -> float:
     return round(sum(lists.hfrs[g] for g in set(groups) if g in lists.hfrs), 1)
 
 
-def in_cohort(facts: PersonFacts, day: date, min_age: int, practices: Iterable[str]) -> bool:
-    """Alive, registered with a practice in scope and aged `min_age` or over on `day`."""
+def in_cohort(facts: PersonFacts, day: date, min_age: int, practices: Collection[str]) -> bool:
+    """Alive, registered with a practice in scope and aged `min_age` or over on `day`. `practices` is asked
+    once per person, so pass a set or mapping (the settings' practice -> locality map is one)."""
     alive = facts.died is None or facts.died > day
-    return alive and facts.practice in set(practices) and age_on(facts.birth_date, day) >= min_age
+    return alive and facts.practice in practices and age_on(facts.birth_date, day) >= min_age
 
 
 def compute(facts: PersonFacts, day: date, lists: CodeLists) -> Evidence:

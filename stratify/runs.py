@@ -87,7 +87,7 @@ def score(
         ),
         settings.tiering,
     )
-    review = fhir.next_review(as_of, settings.review_months)
+    review = fhir.add_months(as_of, settings.review_months)
     scored = {}
     for f in cohort:
         decision, note, next_review = decisions[f.patient_id], "", None
