@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -140,8 +140,14 @@ def runs(engine: Engine, *, period: str | None = None) -> list[RunRecord]:
 
 
 def latest_run(engine: Engine, *, before: int | None = None) -> RunRecord | None:
-    found = [run for run in runs(engine) if before is None or run.run_id < before]
-    return found[-1] if found else None
+    """The newest run (before run `before`, if given); `stratify watch` asks on every poll."""
+    r = stratify_runs.c
+    query = select(stratify_runs).order_by(r.run_id.desc()).limit(1)
+    if before is not None:
+        query = query.where(r.run_id < before)
+    with engine.connect() as conn:
+        row = conn.execute(query).first()
+    return _record(row) if row is not None else None
 
 
 def run_by_id(engine: Engine, run_id: int) -> RunRecord | None:
@@ -150,9 +156,12 @@ def run_by_id(engine: Engine, run_id: int) -> RunRecord | None:
     return _record(row) if row is not None else None
 
 
-def results_of(engine: Engine, run_id: int) -> Iterator[Result]:
+def results_of(engine: Engine, run_id: int, patient_ids: Collection[str] | None = None) -> Iterator[Result]:
+    """A run's people by patient id: all of them, or only `patient_ids` (a rescore needs a few, not 73,000)."""
     c = stratify_results.c
     query = select(*(getattr(c, f) for f in Result.__dataclass_fields__)).where(c.run_id == run_id)
+    if patient_ids is not None:
+        query = query.where(c.patient_id.in_(list(patient_ids)))
     with engine.connect() as conn:
         for row in conn.execute(query.order_by(c.patient_id)):
             yield Result(*row)

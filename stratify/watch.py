@@ -120,9 +120,7 @@ def rescore(
     repo: SqlRepository, settings: StratifySettings, run: RunRecord, triggered: dict[str, str], today: date
 ) -> list[Rescore]:
     """Rescore the triggered people who were in the run's cohort, write what changed."""
-    tiers = {
-        r.patient_id: (r.tier, r.locality) for r in results_of(repo.engine, run.run_id) if r.patient_id in triggered
-    }
+    tiers = {r.patient_id: (r.tier, r.locality) for r in results_of(repo.engine, run.run_id, triggered)}
     if not tiers:
         return []
     model: RiskModel = load_model(run.model, run.model_version, repo.engine)
