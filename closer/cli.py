@@ -125,6 +125,7 @@ PLUGIN_TABLE_MODULES = (
     "stratify.models.fitted",
     "stratify.watch",
     "closer.auth.tables",
+    "closer.audit.log",
 )
 
 

@@ -18,6 +18,7 @@ class Settings:
     max_body_bytes: int = 10 * 1024 * 1024
     default_page_size: int = 20
     max_page_size: int = 1000
+    consumer_scan_limit: int = 2000  # matches one consumer search may put to the consent engine
     sqlite_synchronous: str = "FULL"  # FULL: a commit is on disk before we acknowledge it
     log_format: str = "text"  # "json" for one JSON object per log line
     log_level: str = "INFO"

@@ -15,7 +15,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from closer.auth.assertion import ASSERTION_TYPE, make_assertion
-from closer.auth.clients import INTERNAL, add_client, check_registration
+from closer.auth.clients import INTERNAL, SYSTEM, add_client, check_registration
 from closer.auth.keys import ES384, generate_key_pair, load_private_key
 
 TEST_CLIENT = "closer-tests"  # the internal client the `client` fixture authenticates as
@@ -40,25 +40,40 @@ def bearer_token(app: Flask) -> str:
     a generated key (through the auth API) and asks the real token endpoint for a token, with a signed
     private_key_jwt assertion; later calls on the same app return the same token."""
     token: str | None = app.extensions.get("tests.token")
-    if token is not None:
-        return token
+    if token is None:
+        token = registered_token(app, TEST_CLIENT, (ALL_SCOPES,), kind=INTERNAL, ods="CLOSER")
+        app.extensions["tests.token"] = token
+    return token
+
+
+def registered_token(
+    app: Flask, name: str, scopes: tuple[str, ...], *, kind: str = SYSTEM, ods: str, purpose: str = "TREAT"
+) -> str:
+    """Register client `name` (through the auth API, with the run's key) and return a token for all its
+    scopes from the app's real token endpoint, asked with a signed private_key_jwt assertion."""
     pair, private_key, alg = _key_pair()
     new = check_registration(
-        TEST_CLIENT, kind=INTERNAL, organization="CLOSER", scopes=[ALL_SCOPES], public_key=json.dumps(pair.jwks)
+        name, kind=kind, organization=ods, scopes=scopes, public_key=json.dumps(pair.jwks), purpose=purpose
     )
     registered = add_client(app.extensions["closer.engine"], new)
     assertion = make_assertion(private_key, alg, client_id=registered.client_id, token_url=TEST_TOKEN_URL, kid=pair.kid)
     form = {
         "grant_type": "client_credentials",
-        "scope": ALL_SCOPES,
+        "scope": " ".join(scopes),
         "client_assertion_type": ASSERTION_TYPE,
         "client_assertion": assertion,
     }
     response = app.test_client().post("/auth/token", data=form)
     assert response.status_code == 200, response.get_data(as_text=True)
-    token = str(response.get_json()["access_token"])
-    app.extensions["tests.token"] = token
-    return token
+    return str(response.get_json()["access_token"])
+
+
+def consumer(app: Flask, name: str, scopes: tuple[str, ...], *, ods: str, purpose: str) -> FlaskClient:
+    """A test client for a newly registered consumer system (kind `system`) with a token for `scopes`."""
+    http = app.test_client()
+    token = registered_token(app, name, scopes, ods=ods, purpose=purpose)
+    http.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {token}"
+    return http
 
 
 def authenticated(app: Flask) -> FlaskClient:

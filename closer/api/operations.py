@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any
@@ -241,6 +241,7 @@ class OperationCall:
     resource_type: str | None
     resource_id: str | None
     params: Params
+    readable: Callable[[str], bool] = lambda resource_type: True  # may the caller read this type (scopes)?
 
     def target(self) -> Resource:
         """The resource an instance-level operation was invoked on (404/410 if there is none)."""
@@ -271,6 +272,7 @@ class Operation:
     inputs: tuple[str, ...] | None = None
     documentation: str = ""
     scopes: tuple[str, ...] | None = None
+    audited: bool = False  # every call is audited, an internal caller's too (not only consumers' reads)
 
     def required_scopes(self, method: str) -> tuple[str, ...]:
         """The SMART scopes a caller needs to invoke this operation with `method` (GET or POST)."""
@@ -401,6 +403,7 @@ def invoke(
     resource_type: str | None,
     resource_id: str | None,
     params: Params,
+    readable: Callable[[str], bool] | None = None,
 ) -> Reply:
     """Check the inputs against what the operation accepts and run its handler."""
     if operation.inputs is not None:
@@ -412,4 +415,6 @@ def invoke(
                 param_expression(unknown[0]),
             )
     call = OperationCall(operation, method, repository, settings, base, resource_type, resource_id, params)
+    if readable is not None:
+        call = replace(call, readable=readable)
     return operation.handler(call)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+from datetime import UTC, datetime
 from typing import Any
 
 from flask import Blueprint, Response, current_app, g, request
@@ -9,16 +11,22 @@ from flask import Blueprint, Response, current_app, g, request
 from closer.api import interactions as ix
 from closer.api import transaction
 from closer.api.capability import capability_statement
-from closer.api.negotiation import parse_body, render, response_format
+from closer.api.negotiation import JSON, parse_body, render, response_format
 from closer.api.operations import Operations, Params, invoke, parse_parameters, query_parameters
+from closer.audit import record
+from closer.audit.event import ACTIONS as AUDIT_ACTIONS
+from closer.auth.clients import SYSTEM
 from closer.auth.errors import missing_token
 from closer.auth.principal import Principal, require_scope
 from closer.auth.scopes import ANY, READ, WRITE, parse_scope
-from closer.errors import FhirError, Issue
+from closer.errors import FhirError, Issue, internal_error
 from closer.fhir.outcome import information, operation_outcome
 from closer.settings import Settings
 from closer.store.repository import Repository
+from consent.access import disclosures, guard_for
+from consent.guard import GuardedRepository
 
+log = logging.getLogger("closer.http")
 fhir = Blueprint("fhir", __name__)
 check_type = ix.check_type
 FORMAT_PARAMS = frozenset({"_format", "_pretty"})
@@ -27,9 +35,25 @@ FORMAT_PARAMS = frozenset({"_format", "_pretty"})
 OPERATION_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 
 
-def repository() -> Repository:
+def repository(*, audited: bool = False) -> Repository:
+    """The store as the caller may see it: a consumer system's reads go through the consent-guarded
+    repository (consent.guard), made once per request; an internal client gets the store itself, or, for
+    an `audited` operation, a view that allows everything but records it for the audit."""
     repo: Repository = current_app.extensions["closer.repository"]
-    return repo
+    who = principal()
+    if who.kind != SYSTEM and not audited:
+        return repo
+    guard: GuardedRepository | None = g.get("guard")
+    if guard is None:
+        guard = guard_for(
+            repo,
+            who,
+            datetime.now(UTC),
+            audit_only=who.kind != SYSTEM,
+            scan_limit=settings().consumer_scan_limit,
+        )
+        g.guard = guard
+    return guard
 
 
 def settings() -> Settings:
@@ -120,6 +144,50 @@ def operations() -> Operations:
     return registry
 
 
+@fhir.after_request
+def audit_disclosures(response: Response) -> Response:
+    """Write what a consumer (or an audited operation) was shown, or refused, to the audit chain before the
+    response leaves. If the audit cannot be written, nothing is disclosed: the reply becomes a 500."""
+    guard: GuardedRepository | None = g.get("guard")
+    if guard is None:
+        return response
+    try:
+        found = disclosures(
+            guard.decisions,
+            principal(),
+            action=_audit_action(),
+            query=request.full_path.rstrip("?"),
+            request_id=g.get("request_id"),
+            failed=response.status_code >= 500,
+        )
+        record(current_app.extensions["closer.engine"], found)
+    except Exception:
+        log.exception("audit write failed; the response is withheld", extra={"request_id": g.get("request_id")})
+        outcome = operation_outcome([internal_error(g.get("request_id", ""))])
+        return Response(render(outcome, JSON), status=500, content_type=f"{JSON}; charset=utf-8")
+    return response
+
+
+# What each route does, as the audit names it; operations are named for themselves.
+_ROUTE_ACTIONS = {
+    "fhir.read": "read",
+    "fhir.vread": "vread",
+    "fhir.search": "search",
+    "fhir.search_post": "search",
+    "fhir.instance_history": "history",
+    "fhir.type_history": "history",
+    "fhir.system_history": "history",
+    "fhir.batch_or_transaction": "batch",
+}
+
+
+def _audit_action() -> str:
+    name = (request.view_args or {}).get("name")
+    if name:
+        return str(name) if name in AUDIT_ACTIONS else "operation"
+    return _ROUTE_ACTIONS.get(request.endpoint or "", "read")
+
+
 @fhir.get("/metadata")
 def metadata() -> Response:
     statement = capability_statement(base_url(), current_app.extensions["closer.started"], operations().all())
@@ -159,12 +227,13 @@ def operation(resource_type: str | None, resource_id: str | None, name: str) -> 
     reply = invoke(
         found,
         method,
-        repository=repository(),
+        repository=repository(audited=found.audited),
         settings=settings(),
         base=base_url(),
         resource_type=resource_type,
         resource_id=resource_id,
         params=params,
+        readable=readable,
     )
     return respond(reply, write=reply.status == 201)
 

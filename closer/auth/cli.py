@@ -16,7 +16,9 @@ from closer.auth import keyfile
 from closer.auth.assertion import ASSERTION_TYPE, make_assertion
 from closer.auth.clients import (
     INTERNAL,
+    PURPOSES,
     SYSTEM,
+    TREAT,
     ClientError,
     add_client,
     check_registration,
@@ -68,6 +70,13 @@ def clients() -> None:
     required=True,
     help="A SMART scope the client may request, e.g. system/Flag.read or system/*.write; repeat for more.",
 )
+@click.option(
+    "--purpose",
+    type=click.Choice(PURPOSES),
+    default=TREAT,
+    show_default=True,
+    help="The purpose of use (v3-ActReason) its requests carry, checked against consents (ETREAT: ambulance).",
+)
 @click.option("--jwks", "jwks_path", type=click.Path(dir_okay=False, path_type=Path), help="The client's JWKS (JSON).")
 @click.option("--public-key", "public_key", help="The client's PEM public key: a file, or the PEM text itself.")
 @click.option("--internal", is_flag=True, help="An internal writer: generate its key pair and save a key file.")
@@ -92,6 +101,7 @@ def add_command(
     name: str,
     ods: str,
     scopes: tuple[str, ...],
+    purpose: str,
     jwks_path: Path | None,
     public_key: str | None,
     internal: bool,
@@ -118,6 +128,7 @@ def add_command(
             scopes=scopes,
             public_key=material,
             known_types=SEARCH_PARAMS,
+            purpose=purpose,
         )
     except (ClientError, ScopeError, KeyMaterialError) as exc:
         raise click.ClickException(str(exc)) from None
@@ -185,13 +196,14 @@ def list_command(as_json: bool, database_url: str | None) -> None:
             c.name,
             c.kind,
             c.organization,
+            c.purpose,
             c.client_id,
             f"revoked {c.revoked_at:%Y-%m-%d %H:%M}" if c.revoked_at else "active",
             " ".join(str(s) for s in c.scopes),
         )
         for c in found
     ]
-    header = ("NAME", "KIND", "ODS", "CLIENT_ID", "STATUS", "SCOPES")
+    header = ("NAME", "KIND", "ODS", "PURPOSE", "CLIENT_ID", "STATUS", "SCOPES")
     widths = [max(len(r[i]) for r in (header, *rows)) for i in range(len(header) - 1)]
     for row in (header, *rows):
         click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) + "  " + row[-1])

@@ -28,6 +28,9 @@ INTERNAL = "internal"
 KINDS = (SYSTEM, INTERNAL)
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _ODS = re.compile(r"^[A-Z0-9]{3,10}$")
+TREAT = "TREAT"
+# v3-ActReason purposes of use a consumer may be registered with (what consent provisions' purpose names).
+PURPOSES = (TREAT, "ETREAT", "HPAYMT", "HOPERAT", "PUBHLTH", "HRESCH", "PATRQT")
 
 
 class ClientError(ValueError):
@@ -44,6 +47,7 @@ class Client:
     key_set: KeySet
     created: datetime
     revoked_at: datetime | None
+    purpose: str = TREAT  # the v3-ActReason purpose of use its requests carry (ETREAT for an ambulance service)
 
     @property
     def revoked(self) -> bool:
@@ -56,6 +60,7 @@ class Client:
             "kind": self.kind,
             "organization": self.organization,
             "scopes": [str(s) for s in self.scopes],
+            "purpose": self.purpose,
             "key": self.key_set.kind,
             "kids": [k.kid for k in self.key_set.keys if k.kid],
             "created": self.created.isoformat(timespec="seconds"),
@@ -72,6 +77,7 @@ class NewClient:
     organization: str
     scopes: tuple[Scope, ...]
     key_set: KeySet
+    purpose: str = TREAT
 
 
 def check_registration(
@@ -82,6 +88,7 @@ def check_registration(
     scopes: Sequence[str],
     public_key: str,
     known_types: Collection[str] | None = None,
+    purpose: str = TREAT,
 ) -> NewClient:
     """Validate a registration (pure): the name, the ODS code, the scopes and the key material."""
     if not _NAME.match(name):
@@ -94,7 +101,9 @@ def check_registration(
     parsed = parse_scopes(scopes, known_types)
     if not parsed:
         raise ClientError("a client needs at least one scope (e.g. --scope system/Flag.read)")
-    return NewClient(name, kind, ods, parsed, load_key_set(public_key))
+    if purpose not in PURPOSES:
+        raise ClientError(f"purpose must be one of {', '.join(PURPOSES)} (v3-ActReason), not '{purpose}'")
+    return NewClient(name, kind, ods, parsed, load_key_set(public_key), purpose)
 
 
 def add_client(engine: Engine, new: NewClient, *, now: float | None = None) -> Client:
@@ -113,6 +122,7 @@ def add_client(engine: Engine, new: NewClient, *, now: float | None = None) -> C
                     kind=new.kind,
                     organization=new.organization,
                     scopes=format_scopes(new.scopes),
+                    purpose=new.purpose,
                     key_kind=new.key_set.kind,
                     public_key=new.key_set.text,
                     created=created,
@@ -121,7 +131,9 @@ def add_client(engine: Engine, new: NewClient, *, now: float | None = None) -> C
             )
     except IntegrityError:  # a concurrent add of the same name
         raise ClientError(f"a client named '{new.name}' is registered already") from None
-    return Client(client_id, new.name, new.kind, new.organization, new.scopes, new.key_set, from_us(created), None)
+    return Client(
+        client_id, new.name, new.kind, new.organization, new.scopes, new.key_set, from_us(created), None, new.purpose
+    )
 
 
 def _client(row: object) -> Client:
@@ -135,6 +147,7 @@ def _client(row: object) -> Client:
         key_set=load_key_set(r["public_key"]),
         created=from_us(r["created"]),
         revoked_at=None if r["revoked_at"] is None else from_us(r["revoked_at"]),
+        purpose=r["purpose"],
     )
 
 

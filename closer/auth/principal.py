@@ -17,6 +17,7 @@ class Principal:
     organization: str  # ODS code of the client's organization: the consent actor
     scopes: tuple[Scope, ...]  # granted to this token (a subset of the client's allowed scopes)
     expires: datetime
+    purpose: str = "TREAT"  # v3-ActReason purpose of use the client was registered with (the consent purpose)
 
     def permits(self, resource_type: str, mode: str) -> bool:
         return permits(self.scopes, resource_type, mode)

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
 
-from sqlalchemy import BigInteger, Column, Index, String, Table, Text
+from sqlalchemy import BigInteger, Column, Index, String, Table, Text, inspect, text
 from sqlalchemy.engine import Connection, Engine
 
 from closer.store.engine import WRITE_OPTION
@@ -27,6 +27,7 @@ auth_clients = Table(
     Column("kind", String(16), nullable=False),  # "system" (a consumer) or "internal" (a writer)
     Column("organization", String(16), nullable=False),  # ODS code
     Column("scopes", Text, nullable=False),  # space-separated SMART scopes
+    Column("purpose", String(16), nullable=False, server_default="TREAT"),  # v3-ActReason purpose of use
     Column("key_kind", String(8), nullable=False),  # "jwks" or "pem"
     Column("public_key", Text, nullable=False),
     Column("created", BigInteger, nullable=False),
@@ -61,6 +62,15 @@ TABLES = (auth_clients, auth_jti, auth_tokens)
 def ensure_tables(engine: Engine) -> None:
     for table in TABLES:
         table.create(engine, checkfirst=True)
+    _add_purpose_column(engine)
+
+
+def _add_purpose_column(engine: Engine) -> None:
+    """Registries made before clients had a purpose of use get the column, defaulting to TREAT."""
+    columns = {c["name"] for c in inspect(engine).get_columns("auth_clients")}
+    if "purpose" not in columns:
+        with writing(engine) as conn:
+            conn.execute(text("ALTER TABLE auth_clients ADD COLUMN purpose VARCHAR(16) NOT NULL DEFAULT 'TREAT'"))
 
 
 @cache

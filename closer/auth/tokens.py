@@ -192,7 +192,7 @@ class TokenService:
             raise invalid_token("The access token is not valid")
         t, c = auth_tokens.c, auth_clients.c
         query = (
-            select(t.scopes, t.expires, c.client_id, c.name, c.kind, c.organization, c.revoked_at)
+            select(t.scopes, t.expires, c.client_id, c.name, c.kind, c.organization, c.purpose, c.revoked_at)
             .select_from(auth_tokens.join(auth_clients, t.client_id == c.client_id))
             .where(t.token_hash == hash_token(token))
         )
@@ -211,4 +211,5 @@ class TokenService:
             organization=row.organization,
             scopes=parse_scopes(row.scopes),
             expires=from_us(row.expires),
+            purpose=row.purpose,
         )

@@ -222,9 +222,10 @@ def test_capability_lists_the_operations(op_client: FlaskClient) -> None:
     ]["operation"][0].items()
     patient_ops = {op["name"]: op["definition"] for op in resources["Patient"]["operation"]}
     assert patient_ops["triage"] == f"{OPERATION_DEFINITION_BASE}/triage"
-    assert {"echo-type", "echo-instance"} <= set(patient_ops)
-    assert [op["name"] for op in rest["operation"]] == ["echo"]
-    assert rest["operation"][0]["documentation"] == "Echo the inputs."
+    assert {"echo-type", "echo-instance", "alerts"} <= set(patient_ops)
+    system_ops = {op["name"]: op for op in rest["operation"]}
+    assert set(system_ops) == {"echo", "consent-check"}
+    assert system_ops["echo"]["documentation"] == "Echo the inputs."
     assert "operation" not in resources["Condition"]
 
 

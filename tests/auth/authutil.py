@@ -77,10 +77,11 @@ def register(
     pem: bool = False,
     kind: str = "system",
     ods: str = "RX6",
+    purpose: str = "TREAT",
 ) -> Registered:
     private = key(key_name)
     material = pem_of(private) if pem else jwks_of(private)
-    new = check_registration(name, kind=kind, organization=ods, scopes=scopes, public_key=material)
+    new = check_registration(name, kind=kind, organization=ods, scopes=scopes, public_key=material, purpose=purpose)
     client = add_client(app.extensions["closer.engine"], new)
     return Registered(client, private, None if pem else public_jwk(private)["kid"])
 

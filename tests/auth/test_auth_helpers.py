@@ -164,8 +164,8 @@ def test_enforcer_hook(app: Flask, anonymous: FlaskClient) -> None:
     assert client.get("/Flag", headers={"Authorization": "Bearer nope"}).status_code == 401
 
     # scopes of the plain interactions follow from the route
-    assert client.get("/Flag", headers=bearer).status_code == 200
-    assert client.post("/Flag/_search", headers=bearer).status_code == 200
+    assert client.get("/Flag?patient=Patient/p1", headers=bearer).status_code == 200
+    assert client.post("/Flag/_search?patient=Patient/p1", headers=bearer).status_code == 200
     assert client.get("/Flag/x", headers=bearer).status_code == 404  # allowed, and not there
     assert client.get("/CarePlan", headers=bearer).status_code == 403
     flag = {

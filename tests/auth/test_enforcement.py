@@ -56,8 +56,10 @@ def snapshot(app: Flask) -> dict[str, Any]:
     return state
 
 
-def token(app: Flask, http: FlaskClient, scope: str, name: str = "ambulance", kind: str = "system") -> dict[str, str]:
-    """Headers with a bearer token granted exactly `scope`, for a newly registered client `name`."""
+def token(app: Flask, http: FlaskClient, scope: str, name: str = "ambulance", kind: str = "internal") -> dict[str, str]:
+    """Headers with a bearer token granted exactly `scope`, for a newly registered client `name`. Scopes
+    bound both kinds of client alike; these tests use internal ones, which see the whole store, because a
+    consumer's reads are also filtered by consent (tests/consent/test_consumer_access.py)."""
     registered = register(app, name, tuple(scope.split()), kind=kind)
     response = ask(http, form(registered.assertion(), scope))
     assert response.status_code == 200, response.get_json()
@@ -280,6 +282,8 @@ def test_operation_scopes() -> None:
     assert {op.name: op.scopes for op in load_operations().all()} == {
         "sign-off": ("system/RiskAssessment.write",),
         "triage": ("system/Task.write", "system/Flag.write"),
+        "alerts": ("system/Flag.read",),
+        "consent-check": ("system/Consent.read",),
     }
     with pytest.raises(OperationRegistryError, match="not a SMART system scope"):
         Operations.of([Operation(name="bad", handler=echo, scopes=("Task.write",))])

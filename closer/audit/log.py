@@ -1,0 +1,165 @@
+"""The audit log's tables and its three uses: append (record), check (verify) and read (events_for).
+
+`audit_log` holds one row per AuditEvent with the hash chain (see closer.audit.chain); `audit_head` is a
+single row (id 1) with the last seq and hash, updated in the same transaction as each append, so a deleted
+tail shows. Appends are serialised, so the chain stays linear across threads and processes: on SQLite by
+the store's write queue and BEGIN IMMEDIATE, on PostgreSQL by locking the head row (SELECT ... FOR UPDATE).
+The head row is made by the first append, not with the tables, so an unused store stays empty (and
+`closer store copy` can copy into it).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import weakref
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from functools import cache
+from typing import Any
+
+import orjson
+from sqlalchemy import BigInteger, Column, Index, Integer, String, Table, Text, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Engine
+
+from closer.audit.chain import GENESIS, Link, VerifyResult, canonical, check_chain, link_hash
+from closer.audit.event import Disclosure, build_event
+from closer.store.dates import to_us
+from closer.store.engine import WRITE_OPTION
+from closer.store.schema import metadata
+from closer.store.writelock import WriteQueue, queued, write_queue_for
+
+log = logging.getLogger("closer.audit")
+
+HEAD_ID = 1
+VERIFY_CHUNK = 5_000
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),  # consecutive from 1: a gap is a deletion
+    Column("recorded", BigInteger, nullable=False),  # microseconds since the epoch, UTC
+    Column("patient", String(128), nullable=True),  # "Patient/<id>"
+    Column("recipient", String(256), nullable=False),
+    Column("event", Text, nullable=False),  # canonical JSON of the AuditEvent
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+    Index("ix_audit_log_patient", "patient", "seq"),
+)
+
+audit_head = Table(
+    "audit_head",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),  # always HEAD_ID
+    Column("seq", BigInteger, nullable=False),
+    Column("hash", String(64), nullable=False),
+)
+
+TABLES = (audit_log, audit_head)
+
+_ensured: weakref.WeakSet[Engine] = weakref.WeakSet()
+_ensure_lock = threading.Lock()
+
+
+def ensure_tables(engine: Engine) -> None:
+    """Create the tables once per engine (make_engine creates them too when this module was imported first)."""
+    with _ensure_lock:
+        if engine in _ensured:
+            return
+        for table in TABLES:
+            table.create(engine, checkfirst=True)
+        _ensured.add(engine)
+
+
+@cache
+def _queue(database: str) -> WriteQueue | None:
+    return write_queue_for(database)
+
+
+@contextmanager
+def _writing(engine: Engine) -> Iterator[Connection]:
+    """A write transaction queued behind the store's other SQLite writers (PostgreSQL needs no queue)."""
+    queue = _queue(engine.url.database or "") if engine.dialect.name == "sqlite" else None
+    with queued(queue), engine.connect() as conn:
+        conn.execution_options(**{WRITE_OPTION: True})
+        with conn.begin():
+            yield conn
+
+
+def record(engine: Engine, disclosures: Sequence[Disclosure], *, now: datetime | None = None) -> None:
+    """Append one AuditEvent per Disclosure to the chain, durably, in one transaction, before returning."""
+    if not disclosures:
+        return
+    moment = now or datetime.now(UTC)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    recorded = to_us(moment)
+    ensure_tables(engine)
+    with _writing(engine) as conn:
+        seq, prev = _lock_head(conn)
+        rows = []
+        for disclosure in disclosures:
+            seq += 1
+            event = canonical(build_event(disclosure, moment, event_id=f"audit-{seq}"))
+            digest = link_hash(prev, seq, recorded, disclosure.patient, disclosure.recipient, event)
+            rows.append(
+                {
+                    "seq": seq,
+                    "recorded": recorded,
+                    "patient": disclosure.patient,
+                    "recipient": disclosure.recipient,
+                    "event": event,
+                    "prev_hash": prev,
+                    "hash": digest,
+                }
+            )
+            prev = digest
+        conn.execute(audit_log.insert(), rows)
+        conn.execute(update(audit_head).where(audit_head.c.id == HEAD_ID).values(seq=seq, hash=prev))
+
+
+def _lock_head(conn: Connection) -> tuple[int, str]:
+    """The head (seq, hash), locked until commit; made on the first append."""
+    locking = select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == HEAD_ID).with_for_update()
+    head = conn.execute(locking).first()
+    if head is None:
+        tail = conn.execute(select(audit_log.c.seq, audit_log.c.hash).order_by(audit_log.c.seq.desc()).limit(1)).first()
+        start = (tail.seq, tail.hash) if tail is not None else (0, GENESIS)
+        if tail is not None:
+            log.warning("audit_head was missing: the chain continues from seq %s", tail.seq)
+        insert = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(audit_head)
+        conn.execute(insert.values(id=HEAD_ID, seq=start[0], hash=start[1]).on_conflict_do_nothing())
+        head = conn.execute(locking).one()  # another first writer may have won: its head, locked
+    return int(head.seq), str(head.hash)
+
+
+def verify(engine: Engine) -> VerifyResult:
+    """Walk the whole chain in one consistent snapshot; the first broken seq and why, or how many are intact."""
+    ensure_tables(engine)
+    with engine.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execution_options(isolation_level="REPEATABLE READ")
+        with conn.begin():  # SQLite (WAL) and REPEATABLE READ both read one snapshot for the whole walk
+            head = conn.execute(select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == HEAD_ID)).first()
+            links = conn.execution_options(stream_results=True, yield_per=VERIFY_CHUNK).execute(
+                select(*audit_log.columns).order_by(audit_log.c.seq)
+            )
+            rows = (Link(**row._mapping) for row in links)
+            return check_chain(rows, (int(head.seq), str(head.hash)) if head is not None else None)
+
+
+def events_for(engine: Engine, patient: str, limit: int = 100) -> list[dict[str, Any]]:
+    """A patient's AuditEvents, newest first: who has been sent what about them."""
+    return latest(engine, patient=patient, limit=limit)
+
+
+def latest(engine: Engine, *, patient: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+    """The newest AuditEvents, for one patient or all, newest first."""
+    ensure_tables(engine)
+    query = select(audit_log.c.event).order_by(audit_log.c.seq.desc()).limit(limit)
+    if patient is not None:
+        query = query.where(audit_log.c.patient == patient)
+    with engine.connect() as conn:
+        return [orjson.loads(text) for text in conn.execute(query).scalars()]

@@ -1,0 +1,156 @@
+"""`Patient/$alerts`: what an ambulance crew or an A&E clinician needs to know about a patient, in one call.
+
+One searchset Bundle holds the patient's active Flags (DNAR first), active AllergyIntolerances, the current
+emergency care plan and end-of-life plan, the active EpisodeOfCare and CareTeams, and, as `include`
+entries, the case manager and the teams to contact. The caller's repository is the consent-guarded one, so
+every entry has passed the consent engine for that consumer and purpose. A patient without consent, and a
+patient who does not exist, both give the same empty Bundle: nothing leaks.
+
+`gather` does the searches (IO); the choosing and ordering are pure functions below it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from closer.fhir import bundle
+from closer.store.query import parse_search
+from closer.store.repository import Repository
+from consent.alertcodes import is_dnar_flag, plan_kind
+from consent.guard import GuardedRepository
+
+Resource = dict[str, Any]
+PAGE = 200  # a patient's alerts fit in one page of each search
+
+# What to search, per patient: (type, extra criteria, includes).
+SEARCHES: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
+    ("Flag", ()),
+    ("AllergyIntolerance", ()),
+    ("CarePlan", (("status", "active"),)),
+    (
+        "EpisodeOfCare",
+        (("status", "active"), ("_include", "EpisodeOfCare:care-manager"), ("_include", "EpisodeOfCare:organization")),
+    ),
+    ("CareTeam", (("status", "active"), ("_include", "CareTeam:participant"))),
+)
+
+
+def patient_ids(repo: Repository, system: str | None, value: str) -> list[str]:
+    """The ids of the Patients carrying this identifier (more than one after a merge).
+
+    The lookup is made without the consent filter: the ids only scope the searches that follow, whose
+    results are all filtered, and never leave the server. Resolving through the filter would hide the
+    Flags of a patient whose Consent shares Flags but not the Patient resource."""
+    inner = repo.inner if isinstance(repo, GuardedRepository) else repo
+    token = f"{system}|{value}" if system else value
+    query = parse_search("Patient", [("identifier", token)], strict=True)
+    query.count, query.total = PAGE, "none"
+    return [str(p["id"]) for p in inner.search(query).matches]
+
+
+def gather(repo: Repository, ids: list[str], readable: Any = None) -> tuple[list[Resource], list[Resource]]:
+    """The candidate resources of the patients `ids` and their includes, each search filtered by `repo`;
+    types the caller's scopes do not cover (`readable(type)` False) are not asked for."""
+    matches: list[Resource] = []
+    included: list[Resource] = []
+    if not ids:
+        return matches, included
+    patients = ",".join(f"Patient/{i}" for i in ids)
+    for resource_type, extra in SEARCHES:
+        if readable is not None and not readable(resource_type):
+            continue
+        query = parse_search(resource_type, [("patient", patients), *extra], strict=True, max_count=PAGE)
+        query.count, query.total = PAGE, "none"
+        result = repo.search(query)
+        matches.extend(result.matches)
+        included.extend(r for r in result.included if readable is None or readable(str(r.get("resourceType"))))
+    return matches, included
+
+
+# -- pure: choose and order ----------------------------------------------------------------------------
+
+
+def choose(matches: Iterable[Resource], now: datetime) -> list[Resource]:
+    """The alerts in the order a crew reads them: DNAR flags, other active flags, active allergies, the
+    current emergency and end-of-life plans (the latest of each), then the episode and teams."""
+    flags = [r for r in matches if r.get("resourceType") == "Flag" and flag_is_active(r, now)]
+    allergies = [r for r in matches if r.get("resourceType") == "AllergyIntolerance" and allergy_is_active(r)]
+    plans = current_plans(r for r in matches if r.get("resourceType") == "CarePlan")
+    rest = [r for r in matches if r.get("resourceType") in ("EpisodeOfCare", "CareTeam")]
+    flags.sort(key=lambda r: (not is_dnar_flag(r), _last_updated(r)))
+    return [*flags, *allergies, *plans, *rest]
+
+
+def flag_is_active(flag: Mapping[str, Any], now: datetime) -> bool:
+    """Status active and, if it has a period, in force now."""
+    if flag.get("status") != "active":
+        return False
+    period = flag.get("period") or {}
+    return _before_or_at(period.get("start"), now) and not _before(period.get("end"), now)
+
+
+def allergy_is_active(allergy: Mapping[str, Any]) -> bool:
+    """Clinically active (or no status given) and neither refuted nor entered in error."""
+    clinical = _codes(allergy.get("clinicalStatus"))
+    verification = _codes(allergy.get("verificationStatus"))
+    if verification & {"refuted", "entered-in-error"}:
+        return False
+    return not clinical or "active" in clinical
+
+
+def current_plans(plans: Iterable[Mapping[str, Any]]) -> list[Resource]:
+    """The newest active plan of each shared kind: emergency care plan first, then end of life."""
+    newest: dict[str, Resource] = {}
+    for plan in plans:
+        kind = plan_kind(plan)
+        if kind is None or plan.get("status") != "active":
+            continue
+        if kind not in newest or _plan_date(plan) > _plan_date(newest[kind]):
+            newest[kind] = dict(plan)
+    return [newest[kind] for kind in ("emergency", "end-of-life") if kind in newest]
+
+
+def alerts_bundle(base: str, chosen: list[Resource], included: list[Resource]) -> Resource:
+    """The searchset: `total` counts the alerts, includes are the people and teams to contact."""
+    seen = {(r.get("resourceType"), r.get("id")) for r in chosen}
+    contacts = list({(r.get("resourceType"), r.get("id")): r for r in included}.values())
+    contacts = [r for r in contacts if (r.get("resourceType"), r.get("id")) not in seen]
+    return bundle.searchset(base, chosen, contacts, len(chosen), {"self": f"{base}/Patient/$alerts"})
+
+
+def _codes(concept: Any) -> set[str]:
+    if not isinstance(concept, Mapping):
+        return set()
+    return {str(c["code"]) for c in concept.get("coding") or [] if isinstance(c, Mapping) and c.get("code")}
+
+
+def _plan_date(plan: Mapping[str, Any]) -> str:
+    period = plan.get("period") or {}
+    return str(period.get("start") or plan.get("created") or _last_updated(plan))
+
+
+def _last_updated(resource: Mapping[str, Any]) -> str:
+    return str((resource.get("meta") or {}).get("lastUpdated") or "")
+
+
+def _instant(text: Any) -> datetime | None:
+    """A FHIR date or dateTime as an aware datetime (a date means its start, in UTC), or None."""
+    if not isinstance(text, str) or not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00") if "T" in text else f"{text}T00:00:00+00:00")
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _before_or_at(text: Any, now: datetime) -> bool:
+    moment = _instant(text)
+    return moment is None or moment <= now
+
+
+def _before(text: Any, now: datetime) -> bool:
+    moment = _instant(text)
+    return moment is not None and moment < now
