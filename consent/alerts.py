@@ -11,62 +11,63 @@ patient who does not exist, both give the same empty Bundle: nothing leaks.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from closer.fhir import bundle
 from closer.store.query import parse_search
-from closer.store.repository import Repository
 from consent.alertcodes import is_dnar_flag, plan_kind
 from consent.guard import GuardedRepository
 
 Resource = dict[str, Any]
-PAGE = 200  # a patient's alerts fit in one page of each search
+PAGE = 200  # Patients sharing one NHS number (after merges) fit in one page
 
-# What to search, per patient: (type, extra criteria, includes).
-SEARCHES: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
-    ("Flag", ()),
-    ("AllergyIntolerance", ()),
-    ("CarePlan", (("status", "active"),)),
-    (
-        "EpisodeOfCare",
-        (("status", "active"), ("_include", "EpisodeOfCare:care-manager"), ("_include", "EpisodeOfCare:organization")),
-    ),
-    ("CareTeam", (("status", "active"), ("_include", "CareTeam:participant"))),
-)
+# The types an alert Bundle is made of, and where each names the people and teams to contact.
+ALERT_TYPES = ("Flag", "AllergyIntolerance", "CarePlan", "EpisodeOfCare", "CareTeam")
 
 
-def patient_ids(repo: Repository, system: str | None, value: str) -> list[str]:
+def patient_ids(repo: GuardedRepository, system: str | None, value: str) -> list[str]:
     """The ids of the Patients carrying this identifier (more than one after a merge).
 
     The lookup is made without the consent filter: the ids only scope the searches that follow, whose
     results are all filtered, and never leave the server. Resolving through the filter would hide the
     Flags of a patient whose Consent shares Flags but not the Patient resource."""
-    inner = repo.inner if isinstance(repo, GuardedRepository) else repo
     token = f"{system}|{value}" if system else value
     query = parse_search("Patient", [("identifier", token)], strict=True)
     query.count, query.total = PAGE, "none"
-    return [str(p["id"]) for p in inner.search(query).matches]
+    return [str(p["id"]) for p in repo.inner.search(query).matches]
 
 
-def gather(repo: Repository, ids: list[str], readable: Any = None) -> tuple[list[Resource], list[Resource]]:
-    """The candidate resources of the patients `ids` and their includes, each search filtered by `repo`;
-    types the caller's scopes do not cover (`readable(type)` False) are not asked for."""
-    matches: list[Resource] = []
-    included: list[Resource] = []
-    if not ids:
-        return matches, included
-    patients = ",".join(f"Patient/{i}" for i in ids)
-    for resource_type, extra in SEARCHES:
-        if readable is not None and not readable(resource_type):
-            continue
-        query = parse_search(resource_type, [("patient", patients), *extra], strict=True, max_count=PAGE)
-        query.count, query.total = PAGE, "none"
-        result = repo.search(query)
-        matches.extend(result.matches)
-        included.extend(r for r in result.included if readable is None or readable(str(r.get("resourceType"))))
-    return matches, included
+def gather(
+    repo: GuardedRepository, ids: list[str], readable: Callable[[str], bool]
+) -> tuple[list[Resource], list[Resource]]:
+    """The patients' alert candidates and the contacts their visible episodes and care teams name, each
+    resource judged by `repo`; types the caller's scopes do not cover (`readable(type)` False) are left out."""
+    types = [t for t in ALERT_TYPES if readable(t)]
+    matches = repo.compartment(ids, types)
+    wanted = {key for resource in matches for key in contact_keys(resource) if readable(key[0])}
+    return matches, repo.fetch(wanted)
+
+
+def contact_keys(resource: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """Who an active episode or care team names to contact: the care manager, the managing organisation
+    and the team's members, as (type, id)."""
+    if not _active(resource):
+        return []
+    refs: list[Any] = []
+    if resource.get("resourceType") == "EpisodeOfCare":
+        refs = [resource.get("careManager"), resource.get("managingOrganization")]
+    elif resource.get("resourceType") == "CareTeam":
+        refs = [p.get("member") for p in resource.get("participant") or [] if isinstance(p, Mapping)]
+        refs.append((resource.get("managingOrganization") or [None])[0])
+    keys = []
+    for ref in refs:
+        text = ref.get("reference") if isinstance(ref, Mapping) else None
+        kind, _, ident = str(text or "").partition("/")
+        if kind and ident and "/" not in ident:
+            keys.append((kind, ident))
+    return keys
 
 
 # -- pure: choose and order ----------------------------------------------------------------------------
@@ -78,7 +79,9 @@ def choose(matches: Iterable[Resource], now: datetime) -> list[Resource]:
     flags = [r for r in matches if r.get("resourceType") == "Flag" and flag_is_active(r, now)]
     allergies = [r for r in matches if r.get("resourceType") == "AllergyIntolerance" and allergy_is_active(r)]
     plans = current_plans(r for r in matches if r.get("resourceType") == "CarePlan")
-    rest = [r for r in matches if r.get("resourceType") in ("EpisodeOfCare", "CareTeam")]
+    rest = [
+        r for r in matches if r.get("resourceType") in ("EpisodeOfCare", "CareTeam") and r.get("status") == "active"
+    ]
     flags.sort(key=lambda r: (not is_dnar_flag(r), _last_updated(r)))
     return [*flags, *allergies, *plans, *rest]
 
@@ -118,6 +121,10 @@ def alerts_bundle(base: str, chosen: list[Resource], included: list[Resource]) -
     contacts = list({(r.get("resourceType"), r.get("id")): r for r in included}.values())
     contacts = [r for r in contacts if (r.get("resourceType"), r.get("id")) not in seen]
     return bundle.searchset(base, chosen, contacts, len(chosen), {"self": f"{base}/Patient/$alerts"})
+
+
+def _active(resource: Mapping[str, Any]) -> bool:
+    return resource.get("status") == "active"
 
 
 def _codes(concept: Any) -> set[str]:

@@ -23,8 +23,11 @@ from fhir_profiles.nhs_number import is_valid_nhs_number
 def alerts(call: OperationCall) -> Reply:
     """One Bundle of the patient's alerts, plans and contacts, each entry filtered by consent."""
     system, value = nhs_number(call.params)
-    ids = patient_ids(call.repository, system, value)
-    matches, included = gather(call.repository, ids, call.readable)
+    repo = call.repository
+    if not isinstance(repo, GuardedRepository):  # the host always audits $alerts (Operation.audited)
+        raise TypeError("$alerts needs the consent-guarded repository the host gives audited operations")
+    ids = patient_ids(repo, system, value)
+    matches, included = gather(repo, ids, call.readable)
     return Reply(200, alerts_bundle(call.base, choose(matches, datetime.now(UTC)), included))
 
 

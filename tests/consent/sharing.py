@@ -6,6 +6,8 @@ alerts and plans, and the consumer systems that ask for them.
 - p2 has no Consent.
 - p3's Consent (the same as p1's) was withdrawn (status inactive).
 - p4 permits the ambulance trust to see one named Flag only (data, not class).
+- p1 also lets A&E see the Patient resource itself (a second Consent), so includes of a visible Patient
+  are exercised too.
 Every patient has a DNAR Flag, an ordinary Flag, an allergy, a Condition, an emergency care plan (an old
 one superseded, and the current one) and an end-of-life plan, an EpisodeOfCare with a case manager and a
 CareTeam, all built valid (checked as they are written).
@@ -136,7 +138,12 @@ def consents() -> list[JSON]:
         cd.provision("permit", actors=[cd.actor_ods("RYA")], purposes=["ETREAT"], data_refs=[cd.data("Flag/p4-dnar")]),
         patient="p4",
     )
-    return [emergency_consent("c-p1", "p1"), emergency_consent("c-p3", "p3", status="inactive"), one_flag]
+    demographics = cd.consent(
+        "c-p1-ae",
+        cd.provision("permit", actors=[cd.actor_ref("Organization/RXW")], purposes=["ETREAT"], classes=["Patient"]),
+        patient="p1",
+    )
+    return [emergency_consent("c-p1", "p1"), demographics, emergency_consent("c-p3", "p3", status="inactive"), one_flag]
 
 
 def everything() -> list[JSON]:

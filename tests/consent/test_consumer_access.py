@@ -129,6 +129,14 @@ def test_includes_are_judged_one_by_one(ambulance: Consumer) -> None:
     assert ambulance.ids("/Patient?_id=p1&_revinclude=Flag:patient") == []  # nor found by a revinclude
 
 
+def test_a_patient_shared_with_ae_is_included_for_ae_only(ambulance: Consumer, ae: Consumer) -> None:
+    url = "/Flag?patient=Patient/p1&_include=Flag:patient"
+    included = [e["resource"]["id"] for e in ae.get(url).get_json()["entry"] if e["search"]["mode"] == "include"]
+    assert included == ["p1"]
+    assert ae.ids("/Patient?_id=p1&_revinclude=Flag:patient") == ["p1"]
+    assert ambulance.ids("/Patient?_id=p1") == []
+
+
 def test_a_chain_by_identifier_finds_what_the_reference_finds(ambulance: Consumer) -> None:
     by_identifier = ambulance.ids(f"/Flag?patient.identifier={nhs('p1')}")
     assert sorted(by_identifier) == sorted(ambulance.ids("/Flag?patient=Patient/p1")) == ["p1-dnar", "p1-falls"]

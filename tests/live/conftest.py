@@ -68,6 +68,24 @@ class LiveServer:
         """The Authorization header value, e.g. for fhirpy's `authorization=`."""
         return f"Bearer {self.token()}"
 
+    def cli(self, *args: str) -> str:
+        """Run `closer ARGS...` as the operator of this server would (its environment and database, from its
+        working directory); its stdout, or the test fails with its output."""
+        return _closer(*args, cwd=self.workdir, env=self.env)
+
+    def cli_status(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """Like `cli`, but the finished process whatever its exit status (for commands whose status is
+        the answer, such as `closer audit verify`)."""
+        return subprocess.run(
+            [sys.executable, "-m", "closer.cli", *args],
+            cwd=self.workdir,
+            env=self.env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
 
 def _tail(path: Path, limit: int = 6000) -> str:
     try:
