@@ -8,7 +8,7 @@ record, and on what grounds".
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Sequence, Set
 from datetime import datetime
 
 from closer.audit import Disclosure
@@ -38,6 +38,7 @@ def guard_for(
 
 def disclosures(
     decisions: Sequence[Decided],
+    shown: Set[str],
     who: Principal,
     *,
     action: str,
@@ -46,7 +47,8 @@ def disclosures(
     failed: bool = False,
 ) -> list[Disclosure]:
     """One audit record per patient touched (plus one for resources of no patient), in first-seen order.
-    A request that touched nothing is still recorded, once, as the search or read it was."""
+    Its entities are what was `shown`; what was judged but not sent (counted, or past the page) is not a
+    disclosure. A request that touched nothing is still recorded, once, as the search or read it was."""
 
     def record(patient: str | None, entities: Iterable[str], outcome: str, decision: str) -> Disclosure:
         return Disclosure(
@@ -71,10 +73,13 @@ def disclosures(
             by_patient.setdefault(owner, []).append(decided)
     found = []
     for patient, items in by_patient.items():
-        shown = list(dict.fromkeys(d.reference for d in items if d.verdict.permitted))
-        if shown:
-            reasons = dict.fromkeys(_words(d) for d in items if d.verdict.permitted)
-            found.append(record(patient, shown, SUCCESS, "permit: " + "; ".join(reasons)))
+        permitted = [d for d in items if d.verdict.permitted]
+        sent = list(dict.fromkeys(d.reference for d in permitted if d.reference in shown))
+        if permitted:
+            reasons = "; ".join(dict.fromkeys(_words(d) for d in permitted))
+            found.append(
+                record(patient, sent, SUCCESS, f"permit: {reasons}" if sent else f"counted, not shown: {reasons}")
+            )
         else:
             found.append(record(patient, (), REFUSED, "deny: " + _words(items[0])))
     return found

@@ -42,12 +42,13 @@ def patient_ids(repo: GuardedRepository, system: str | None, value: str) -> list
 def gather(
     repo: GuardedRepository, ids: list[str], readable: Callable[[str], bool]
 ) -> tuple[list[Resource], list[Resource]]:
-    """The patients' alert candidates and the contacts their visible episodes and care teams name, each
-    resource judged by `repo`; types the caller's scopes do not cover (`readable(type)` False) are left out."""
+    """The patients' alerts, chosen and ordered by `choose` and then judged by `repo`, and the contacts
+    their visible episodes and care teams name, judged too; types the caller's scopes do not cover
+    (`readable(type)` False) are left out. Only what is returned counts as disclosed."""
     types = [t for t in ALERT_TYPES if readable(t)]
-    matches = repo.compartment(ids, types)
-    wanted = {key for resource in matches for key in contact_keys(resource) if readable(key[0])}
-    return matches, repo.fetch(wanted)
+    chosen = repo.compartment(ids, types, pick=lambda found: choose(found, datetime.now(UTC)))
+    wanted = {key for resource in chosen for key in contact_keys(resource) if readable(key[0])}
+    return chosen, repo.fetch(wanted)
 
 
 def contact_keys(resource: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -73,7 +74,7 @@ def contact_keys(resource: Mapping[str, Any]) -> list[tuple[str, str]]:
 # -- pure: choose and order ----------------------------------------------------------------------------
 
 
-def choose(matches: Iterable[Resource], now: datetime) -> list[Resource]:
+def choose(matches: list[Resource], now: datetime) -> list[Resource]:
     """The alerts in the order a crew reads them: DNAR flags, other active flags, active allergies, the
     current emergency and end-of-life plans (the latest of each), then the episode and teams."""
     flags = [r for r in matches if r.get("resourceType") == "Flag" and flag_is_active(r, now)]

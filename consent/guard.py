@@ -13,12 +13,13 @@ Two rules keep consumers' requests on a need-to-know footing and their cost boun
   criterion would test the content of a resource the consumer may not be allowed to see.
 History is per resource (`[type]/[id]/_history`); type and system history span every patient's record.
 
-Every decision is kept (`decisions`), so the caller can audit who was shown, or refused, what.
+Every decision is kept (`decisions`), and every resource that actually left (`shown`: a count or a scan
+past the page judges more than it shows), so the caller can audit who was shown, or refused, what.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, replace
 from typing import Any
@@ -49,6 +50,13 @@ class Decided:
     verdict: Verdict
 
 
+def reference_of(resource: Resource) -> str:
+    """Type/id/_history/version: what the audit names as disclosed."""
+    view = ResourceView(resource)
+    version = (resource.get("meta") or {}).get("versionId")
+    return f"{view.reference}/_history/{version}" if version else view.reference
+
+
 def forbidden(message: str) -> FhirError:
     return FhirError(message, 403, "forbidden")
 
@@ -64,22 +72,26 @@ class GuardedRepository:
         *,
         scan_limit: int = DEFAULT_SCAN_LIMIT,
         decisions: list[Decided] | None = None,
+        shown: set[str] | None = None,
     ) -> None:
         self.inner = inner
         self.engine = engine
         self.request = request
         self.scan_limit = scan_limit
         self.decisions: list[Decided] = [] if decisions is None else decisions
+        self.shown: set[str] = set() if shown is None else shown
 
     # -- the one gate --------------------------------------------------------------------------------
     def allowed(self, resource: Resource) -> bool:
         """Put one resource to the engine, and remember the verdict for the audit."""
-        view = ResourceView(resource)
-        version = (resource.get("meta") or {}).get("versionId")
-        reference = f"{view.reference}/_history/{version}" if version else view.reference
         verdict = self.engine.can_see(self.request, resource)
-        self.decisions.append(Decided(reference, view.patients, verdict))
+        self.decisions.append(Decided(reference_of(resource), ResourceView(resource).patients, verdict))
         return verdict.permitted
+
+    def show(self, resources: list[Resource]) -> list[Resource]:
+        """Note resources as disclosed (they were allowed, and are going out) and hand them back."""
+        self.shown.update(reference_of(r) for r in resources)
+        return resources
 
     # -- reads -----------------------------------------------------------------------------------------
     def read(self, resource_type: str, resource_id: str) -> Resource:
@@ -91,7 +103,7 @@ class GuardedRepository:
             raise
         if not self.allowed(resource):
             raise _unknown(resource_type, resource_id)
-        return resource
+        return self.show([resource])[0]
 
     def vread(self, resource_type: str, resource_id: str, version: str) -> Resource:
         try:
@@ -104,11 +116,15 @@ class GuardedRepository:
             raise
         if not self.allowed(resource):
             raise _unknown(resource_type, resource_id, version)
-        return resource
+        return self.show([resource])[0]
 
     def read_many(self, keys: set[tuple[str, str]]) -> dict[tuple[str, str], tuple[Resource, bool]]:
         found = self.inner.read_many(keys)
-        return {key: (res, deleted) for key, (res, deleted) in found.items() if not deleted and self.allowed(res)}
+        return {
+            key: (self.show([res])[0], deleted)
+            for key, (res, deleted) in found.items()
+            if not deleted and self.allowed(res)
+        }
 
     def _version_visible(self, resource_type: str, resource_id: str, version: int) -> bool:
         """Whether a deletion may be told: only if the version it deleted was visible."""
@@ -148,7 +164,7 @@ class GuardedRepository:
         matches = [] if query.summary == "count" else visible[query.offset : wanted]
         included = self._included(query, matches)
         total = len(visible) if counting else None
-        return SearchResult(matches, total, included, has_more=len(visible) > wanted)
+        return SearchResult(self.show(matches), total, self.show(included), has_more=len(visible) > wanted)
 
     def _included(self, query: SearchQuery, matches: list[Resource]) -> list[Resource]:
         """`_include` / `_revinclude` for exactly the page shown, each included resource judged too."""
@@ -165,9 +181,15 @@ class GuardedRepository:
         )
         return [r for r in self.inner.search(again).included if self.allowed(r)]
 
-    def compartment(self, patient_ids: list[str], resource_types: list[str]) -> list[Resource]:
-        """The resources of `resource_types` that name one of these Patients as their patient, each judged:
-        one search where a search per type would cost a query plan each (`$alerts` is latency-bound)."""
+    def compartment(
+        self,
+        patient_ids: list[str],
+        resource_types: list[str],
+        pick: Callable[[list[Resource]], list[Resource]] = list,
+    ) -> list[Resource]:
+        """The resources of `resource_types` that name one of these Patients as their patient: `pick` chooses
+        among them (say, the current plan of each kind), then each chosen one is judged. One search where a
+        search per type would cost a query plan each (`$alerts` is latency-bound)."""
         if not patient_ids or not resource_types:
             return []
         query = SearchQuery(
@@ -177,7 +199,7 @@ class GuardedRepository:
             revincludes=[Include(t, "patient") for t in resource_types],
             total="none",
         )
-        return [r for r in self.inner.search(query).included if self.allowed(r)]
+        return self.show([r for r in pick(self.inner.search(query).included) if self.allowed(r)])
 
     def fetch(self, keys: set[tuple[str, str]]) -> list[Resource]:
         """The current resources with these (type, id) keys, each judged, in key order (one search a type)."""
@@ -188,7 +210,7 @@ class GuardedRepository:
         for resource_type, ids in by_type.items():
             query = SearchQuery(resource_type, [Criterion(None, "_id", None, ids)], count=len(ids), total="none")
             found.extend(r for r in self.inner.search(query).matches if self.allowed(r))
-        return found
+        return self.show(found)
 
     # -- history ---------------------------------------------------------------------------------------
     def history(
@@ -212,7 +234,9 @@ class GuardedRepository:
             at += chunk
         if not entries and not self._ever_visible(resource_type, resource_id, since):
             raise _unknown(resource_type, resource_id)
-        return entries[offset : offset + count], len(entries) > offset + count
+        page = entries[offset : offset + count]
+        self.shown.update(f"{e.resource_type}/{e.resource_id}/_history/{e.version}" for e in page)
+        return page, len(entries) > offset + count
 
     def _entry_visible(self, entry: HistoryEntry) -> bool:
         if entry.resource is None:
@@ -255,7 +279,12 @@ class GuardedRepository:
     def _within(self, scope: AbstractContextManager[Repository]) -> Iterator[GuardedRepository]:
         with scope as inner:
             yield GuardedRepository(
-                inner, self.engine, self.request, scan_limit=self.scan_limit, decisions=self.decisions
+                inner,
+                self.engine,
+                self.request,
+                scan_limit=self.scan_limit,
+                decisions=self.decisions,
+                shown=self.shown,
             )
 
 

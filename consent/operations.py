@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from closer.api.interactions import Reply
 from closer.api.operations import Operation, OperationCall, Params, param_expression
 from closer.errors import FhirError, invalid
-from consent.alerts import alerts_bundle, choose, gather, patient_ids
+from consent.alerts import alerts_bundle, gather, patient_ids
 from consent.check import verdict_parameters
 from consent.guard import GuardedRepository, forbidden
 from consent.source import StoreConsents, consent_engine, consent_request, consumer
@@ -27,8 +27,8 @@ def alerts(call: OperationCall) -> Reply:
     if not isinstance(repo, GuardedRepository):  # the host always audits $alerts (Operation.audited)
         raise TypeError("$alerts needs the consent-guarded repository the host gives audited operations")
     ids = patient_ids(repo, system, value)
-    matches, included = gather(repo, ids, call.readable)
-    return Reply(200, alerts_bundle(call.base, choose(matches, datetime.now(UTC)), included))
+    chosen, contacts = gather(repo, ids, call.readable)
+    return Reply(200, alerts_bundle(call.base, chosen, contacts))
 
 
 def nhs_number(params: Params) -> tuple[str, str]:

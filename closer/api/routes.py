@@ -154,6 +154,7 @@ def audit_disclosures(response: Response) -> Response:
     try:
         found = disclosures(
             guard.decisions,
+            guard.shown,
             principal(),
             action=_audit_action(),
             query=request.full_path.rstrip("?"),

@@ -250,6 +250,25 @@ def test_every_consumer_read_is_audited_with_its_consent_decision(app: Flask, am
     assert verify(engine).ok
 
 
+def disclosed(event: JSON) -> list[str]:
+    return [e["what"]["reference"] for e in event.get("entity", []) if e.get("role", {}).get("code") == "4"]
+
+
+def test_the_audit_names_only_what_was_sent(app: Flask, ambulance: Consumer) -> None:
+    engine = app.extensions["closer.engine"]
+    page = ambulance.get("/CarePlan?patient=Patient/p1&_count=1&_sort=_id").get_json()
+    assert page["total"] == 3 and len(page["entry"]) == 1
+    assert disclosed(events_for(engine, "Patient/p1", 1)[0]) == ["CarePlan/p1-ecp/_history/1"]
+    ambulance.get("/CarePlan?patient=Patient/p1&_summary=count")
+    counted = events_for(engine, "Patient/p1", 1)[0]
+    assert disclosed(counted) == [] and counted["outcomeDesc"].startswith("counted, not shown")
+    bundle = alerts(ambulance, nhs("p1")).get_json()
+    sent = [f"{e['resource']['resourceType']}/{e['resource']['id']}/_history/1" for e in bundle["entry"]]
+    audited = [d for e in events_for(engine, "Patient/p1", 1) for d in disclosed(e)]
+    assert sorted(audited) == sorted(s for s in sent if not s.startswith(("Organization", "Practitioner")))
+    assert "CarePlan/p1-ecp-old/_history/1" not in audited
+
+
 def test_an_internal_alerts_call_is_audited_too(app: Flask, loaded: FlaskClient) -> None:
     before = len(events_for(app.extensions["closer.engine"], "Patient/p2"))
     assert loaded.get(f"/Patient/$alerts?identifier={nhs('p2')}").get_json()["total"] == 7
