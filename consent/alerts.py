@@ -80,11 +80,10 @@ def choose(matches: list[Resource], now: datetime) -> list[Resource]:
     flags = [r for r in matches if r.get("resourceType") == "Flag" and flag_is_active(r, now)]
     allergies = [r for r in matches if r.get("resourceType") == "AllergyIntolerance" and allergy_is_active(r)]
     plans = current_plans(r for r in matches if r.get("resourceType") == "CarePlan")
-    rest = [
-        r for r in matches if r.get("resourceType") in ("EpisodeOfCare", "CareTeam") and r.get("status") == "active"
-    ]
+    episodes = [r for r in matches if r.get("resourceType") == "EpisodeOfCare" and _active(r)]
+    teams = [r for r in matches if r.get("resourceType") == "CareTeam" and _active(r)]
     flags.sort(key=lambda r: (not is_dnar_flag(r), _last_updated(r)))
-    return [*flags, *allergies, *plans, *rest]
+    return [*flags, *allergies, *plans, *episodes, *teams]
 
 
 def flag_is_active(flag: Mapping[str, Any], now: datetime) -> bool:

@@ -25,7 +25,6 @@ from sqlalchemy import (
     func,
     insert,
     select,
-    tuple_,
     update,
 )
 
@@ -532,9 +531,8 @@ class SqlRepository:
     def _fetch_many(self, conn: Connection, keys: list[tuple[str, str]]) -> list[Resource]:
         found: list[Resource] = []
         r = resources.c
-        for start in range(0, len(keys), 200):
-            chunk = keys[start : start + 200]
-            stmt = select(r.content).where(tuple_(r.res_type, r.res_id).in_(chunk), r.deleted == false())
+        for resource_type, ids in _by_first(set(keys)):  # type = ? AND id IN (...): the primary key serves it
+            stmt = select(r.content).where(r.res_type == resource_type, r.res_id.in_(ids), r.deleted == false())
             found.extend(_load(row.content) for row in conn.execute(stmt))
         return found
 

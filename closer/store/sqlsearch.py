@@ -229,11 +229,13 @@ def include_targets(source_type: str, ids: list[str], param: str, target_type: s
 
 
 def revinclude_sources(target_type: str, ids: list[str], source_type: str, param: str) -> Select[Any]:
-    """(type, id) pairs of resources that reference the given ones through `param`."""
+    """(type, id) pairs of resources that reference the given ones through `param`, possibly repeated (the
+    caller keeps a set). No DISTINCT: with it SQLite walks the (res_type, res_id) index, every row of the
+    type, to get the pairs in order, instead of seeking (res_type, param, target_type, target_id)."""
     t = idx_reference
     clauses = [t.c.target_type == target_type, t.c.target_id.in_(ids)]
     if source_type != "*":
         clauses.append(t.c.res_type == source_type)
     if param != "*":
         clauses.append(t.c.param == param)
-    return select(t.c.res_type, t.c.res_id).where(*clauses).distinct()
+    return select(t.c.res_type, t.c.res_id).where(*clauses)
