@@ -16,37 +16,27 @@ from datetime import UTC, datetime
 from typing import Any
 
 from closer.fhir import bundle
-from closer.store.query import parse_search
+from closer.store.query import parse_criterion
 from consent.alertcodes import is_dnar_flag, plan_kind
 from consent.guard import GuardedRepository
+from fhir_profiles.canonical import NHS_NUMBER_SYSTEM
 
 Resource = dict[str, Any]
-PAGE = 200  # Patients sharing one NHS number (after merges) fit in one page
 
 # The types an alert Bundle is made of, and where each names the people and teams to contact.
 ALERT_TYPES = ("Flag", "AllergyIntolerance", "CarePlan", "EpisodeOfCare", "CareTeam")
 
 
-def patient_ids(repo: GuardedRepository, system: str | None, value: str) -> list[str]:
-    """The ids of the Patients carrying this identifier (more than one after a merge).
-
-    The lookup is made without the consent filter: the ids only scope the searches that follow, whose
-    results are all filtered, and never leave the server. Resolving through the filter would hide the
-    Flags of a patient whose Consent shares Flags but not the Patient resource."""
-    token = f"{system}|{value}" if system else value
-    query = parse_search("Patient", [("identifier", token)], strict=True)
-    query.count, query.total = PAGE, "none"
-    return [str(p["id"]) for p in repo.inner.search(query).matches]
-
-
 def gather(
-    repo: GuardedRepository, ids: list[str], readable: Callable[[str], bool]
+    repo: GuardedRepository, nhs_number: str, readable: Callable[[str], bool]
 ) -> tuple[list[Resource], list[Resource]]:
-    """The patients' alerts, chosen and ordered by `choose` and then judged by `repo`, and the contacts
+    """The alerts of the patients with this NHS number (more than one after a merge), chosen and ordered by
+    `choose` and then judged by `repo`, and the contacts
     their visible episodes and care teams name, judged too; types the caller's scopes do not cover
     (`readable(type)` False) are left out. Only what is returned counts as disclosed."""
     types = [t for t in ALERT_TYPES if readable(t)]
-    chosen = repo.compartment(ids, types, pick=lambda found: choose(found, datetime.now(UTC)))
+    patients = parse_criterion("Patient", "identifier", f"{NHS_NUMBER_SYSTEM}|{nhs_number}")
+    chosen = repo.compartment(patients, types, pick=lambda found: choose(found, datetime.now(UTC)))
     wanted = {key for resource in chosen for key in contact_keys(resource) if readable(key[0])}
     return chosen, repo.fetch(wanted)
 

@@ -37,6 +37,8 @@ Resource = dict[str, Any]
 PATIENT_SCOPING = frozenset({"patient", "subject", "_id"})
 # What a chain may end in: looking a resource up by its identifier or id reveals nothing about its content.
 CHAIN_LEAVES = frozenset({"identifier", "_id"})
+# Patients one identifier may name (merged records keep theirs): the page a compartment search reads.
+COMPARTMENT_PATIENTS = 50
 # How many matches one consumer search may put to the engine before it is refused as too broad.
 DEFAULT_SCAN_LIMIT = 2000
 
@@ -183,19 +185,21 @@ class GuardedRepository:
 
     def compartment(
         self,
-        patient_ids: list[str],
+        patients: Criterion,
         resource_types: list[str],
         pick: Callable[[list[Resource]], list[Resource]] = list,
     ) -> list[Resource]:
-        """The resources of `resource_types` that name one of these Patients as their patient: `pick` chooses
-        among them (say, the current plan of each kind), then each chosen one is judged. One search where a
-        search per type would cost a query plan each (`$alerts` is latency-bound)."""
-        if not patient_ids or not resource_types:
+        """The resources of `resource_types` that name a Patient matching `patients` (say, by NHS number)
+        as their patient: `pick` chooses among them (the current plan of each kind, say), then each chosen
+        one is judged. The Patients themselves only scope the search: they are not returned, so they need
+        not be visible, and a Consent that shares Flags but not demographics still gets the DNAR flag to a
+        crew. One search, where a lookup and then a search per type would cost a query plan each."""
+        if not resource_types:
             return []
         query = SearchQuery(
             "Patient",
-            [Criterion(None, "_id", None, [*patient_ids])],
-            count=len(patient_ids),
+            [patients],
+            count=COMPARTMENT_PATIENTS,
             revincludes=[Include(t, "patient") for t in resource_types],
             total="none",
         )

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from closer.api.interactions import Reply
 from closer.api.operations import Operation, OperationCall, Params, param_expression
 from closer.errors import FhirError, invalid
-from consent.alerts import alerts_bundle, gather, patient_ids
+from consent.alerts import alerts_bundle, gather
 from consent.check import verdict_parameters
 from consent.guard import GuardedRepository, forbidden
 from consent.source import StoreConsents, consent_engine, consent_request, consumer
@@ -22,16 +22,15 @@ from fhir_profiles.nhs_number import is_valid_nhs_number
 
 def alerts(call: OperationCall) -> Reply:
     """One Bundle of the patient's alerts, plans and contacts, each entry filtered by consent."""
-    system, value = nhs_number(call.params)
+    number = nhs_number(call.params)
     repo = call.repository
     if not isinstance(repo, GuardedRepository):  # the host always audits $alerts (Operation.audited)
         raise TypeError("$alerts needs the consent-guarded repository the host gives audited operations")
-    ids = patient_ids(repo, system, value)
-    chosen, contacts = gather(repo, ids, call.readable)
+    chosen, contacts = gather(repo, number, call.readable)
     return Reply(200, alerts_bundle(call.base, chosen, contacts))
 
 
-def nhs_number(params: Params) -> tuple[str, str]:
+def nhs_number(params: Params) -> str:
     """The `identifier` input: an NHS number (system https://fhir.nhs.uk/Id/nhs-number) with a valid check
     digit. A wrong one is the caller's mistake, said the same whether or not such a patient exists."""
     given = params.identifier("identifier", required=True)
@@ -45,7 +44,7 @@ def nhs_number(params: Params) -> tuple[str, str]:
     number = value.replace(" ", "")
     if not is_valid_nhs_number(number):
         raise invalid(f"'{value}' is not a valid NHS number (10 digits, modulus 11 check digit)", "identifier")
-    return NHS_NUMBER_SYSTEM, number
+    return number
 
 
 def consent_check(call: OperationCall) -> Reply:

@@ -7,15 +7,20 @@ The engine (consent/engine.py) stays pure; this module is the IO at its edge. Th
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from closer.store.query import parse_search
 from closer.store.repository import Repository
 from consent.engine import ConsentEngine, ConsentRequest, Consumer, Decision, PatientConsentService, Verdict
 from consent.model import ACCESS, ACT_REASON_SYSTEM, DISCLOSE, Code, ParsedConsent, ResourceView, parse_consent
 from fhir_profiles.canonical import ODS_ORGANIZATION_SYSTEM
+
+ORGANIZATION_TTL_SECONDS = 60.0
+_ORGANIZATIONS: WeakKeyDictionary[Repository, dict[str, tuple[float, str | None]]] = WeakKeyDictionary()
 
 # A patient has a handful of Consents; read them in pages of this size.
 _PAGE = 100
@@ -88,11 +93,19 @@ def consent_engine(consents: StoreConsents) -> ConsentEngine:
 
 def organization_reference(repo: Repository, ods_code: str) -> str | None:
     """`Organization/<id>` of the stored Organization with this ODS code, so a Consent naming the consumer
-    by reference is understood as well as one naming it by ODS identifier."""
+    by reference is understood as well as one naming it by ODS identifier. Remembered for a minute per
+    store: every consumer request asks, and organisations are not renamed by the second."""
+    remembered = _ORGANIZATIONS.setdefault(repo, {})
+    now = time.monotonic()
+    hit = remembered.get(ods_code)
+    if hit is not None and hit[0] > now:
+        return hit[1]
     query = parse_search("Organization", [("identifier", f"{ODS_ORGANIZATION_SYSTEM}|{ods_code}")], strict=True)
     query.count, query.total = 1, "none"
     matches = repo.search(query).matches
-    return f"Organization/{matches[0]['id']}" if matches else None
+    found = f"Organization/{matches[0]['id']}" if matches else None
+    remembered[ods_code] = (now + ORGANIZATION_TTL_SECONDS, found)
+    return found
 
 
 def consumer(repo: Repository, name: str, ods_code: str) -> Consumer:
