@@ -27,6 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from adapters.hl7v2.cli import BATCH_SIZE, DEFAULT_WORKERS  # noqa: E402
 from adapters.hl7v2.framing import frame  # noqa: E402
 from adapters.hl7v2.parser import parse  # noqa: E402
 from adapters.hl7v2.processor import Hl7Processor  # noqa: E402
@@ -86,12 +87,13 @@ def bench_ours(messages: list[str]) -> float:
     return len(messages) / (time.perf_counter() - began)
 
 
-def bench_end_to_end(messages: list[str], url: str, batch: int) -> tuple[float, int]:
+def bench_end_to_end(messages: list[str], url: str, batch: int, workers: int) -> tuple[float, int]:
+    """`closer ingest hl7`'s path: batches of `batch` messages, `workers` processes mapping ahead."""
     processor = Hl7Processor(open_repository(Settings(database_url=url)))
     failed = 0
     began = time.perf_counter()
-    for start in range(0, len(messages), batch):
-        outcomes = processor.process_batch(messages[start : start + batch])
+    batches = (messages[start : start + batch] for start in range(0, len(messages), batch))
+    for outcomes in processor.process_stream(batches, workers):
         failed += sum(o.code != "AA" for o in outcomes)
     return len(messages) / (time.perf_counter() - began), failed
 
@@ -144,7 +146,8 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=20_000)
     parser.add_argument("--hl7apy-messages", type=int, default=1_000, help="hl7apy is slow; time a subset")
     parser.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both")
-    parser.add_argument("--batch", type=int, default=200, help="messages per commit in end-to-end ingest")
+    parser.add_argument("--batch", type=int, default=BATCH_SIZE, help="messages per commit in end-to-end ingest")
+    parser.add_argument("--workers", type=int, default=DEFAULT_WORKERS, help="mapping processes in end-to-end ingest")
     parser.add_argument("--mllp-messages", type=int, default=3_000)
     parser.add_argument("--mllp-rate", type=float, default=100.0)
     parser.add_argument("--county", type=int, default=0, help="instead: load a synthetic county of N people")
@@ -166,7 +169,7 @@ def main() -> None:
     try:
         for backend in backends:
             url = f"sqlite:///{workdir}/ingest.db" if backend == "sqlite" else _fresh_postgres()
-            rate, failed = bench_end_to_end(ingest, url, args.batch)
+            rate, failed = bench_end_to_end(ingest, url, args.batch, args.workers)
             note = f", {failed} failed" if failed else ""
             print(f"  end-to-end ingest, {backend:8}:     {rate:>9,.0f} messages/s ({rate / apy:.1f}x hl7apy){note}")
             if not live:  # --mllp-messages 0

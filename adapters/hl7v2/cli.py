@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -17,6 +18,8 @@ from adapters.report import IngestReport
 from closer.logs import configure as configure_logging
 from closer.settings import Settings
 
+BATCH_SIZE = 1000  # messages a commit: fewer, larger commits write each touched index page fewer times
+DEFAULT_WORKERS = min(4, os.cpu_count() or 1)  # mapping processes beside the writing one, which waits on commits
 HL7_SUFFIXES = {".hl7", ".txt", ".msg", ".er7", ".mllp", ".dat", ""}
 strict_option = click.option(
     "--strict", is_flag=True, help="Also check each message against its HL7 version's definition (hl7apy); slower."
@@ -43,11 +46,22 @@ def _files(paths: Iterable[Path]) -> Iterator[Path]:
 @click.command("hl7")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @database_option
-@click.option("--batch-size", default=200, show_default=True, help="Messages committed together.")
+@click.option("--batch-size", default=BATCH_SIZE, show_default=True, help="Messages committed together.")
+@click.option(
+    "--workers",
+    default=DEFAULT_WORKERS,
+    show_default=True,
+    help="Processes that parse, map and validate the batches ahead while this one writes (0: none).",
+)
 @report_option
 @strict_option
 def ingest_hl7(
-    paths: tuple[Path, ...], database_url: str | None, batch_size: int, report_path: Path | None, strict: bool
+    paths: tuple[Path, ...],
+    database_url: str | None,
+    batch_size: int,
+    workers: int,
+    report_path: Path | None,
+    strict: bool,
 ) -> None:
     """Ingest HL7 v2 files or folders: single messages, many per file, FHS/BHS batches or MLLP frames."""
     _configure_logs()
@@ -55,7 +69,8 @@ def ingest_hl7(
     processor = _processor(database_url, strict)
     work = read_messages(paths)
     with click.progressbar(length=len(work), label="Ingesting HL7 v2", file=sys.stderr) as bar:
-        report = ingest_messages(processor, work, ", ".join(str(p) for p in paths), batch_size, bar.update)
+        source = ", ".join(str(p) for p in paths)
+        report = ingest_messages(processor, work, source, batch_size, bar.update, workers)
     finish(report, report_path)
 
 
@@ -71,15 +86,18 @@ def ingest_messages(
     processor: Hl7Processor,
     work: list[Located],
     source: str,
-    batch_size: int = 200,
+    batch_size: int = BATCH_SIZE,
     progress: Callable[[int], None] | None = None,
+    workers: int = 0,
 ) -> IngestReport:
-    """Process the messages, committed `batch_size` at a time; failures are located by file, message
-    number and MSH-10 in the report."""
+    """Process the messages, committed `batch_size` at a time (with `workers` processes mapping the
+    batches ahead); failures are located by file, message number and MSH-10 in the report."""
     report = IngestReport(source)
-    for start in range(0, len(work), max(1, batch_size)):
-        batch = work[start : start + batch_size]
-        for (file, number, _), outcome in zip(batch, processor.process_batch([t for *_, t in batch]), strict=True):
+    size = max(1, batch_size)
+    batches = [work[start : start + size] for start in range(0, len(work), size)]
+    outcomes = processor.process_stream(([t for *_, t in batch] for batch in batches), workers)
+    for batch, batch_outcomes in zip(batches, outcomes, strict=True):
+        for (file, number, _), outcome in zip(batch, batch_outcomes, strict=True):
             if outcome.status == "duplicate":
                 report.duplicates += 1
             elif outcome.code == "AA":

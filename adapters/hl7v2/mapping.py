@@ -116,6 +116,11 @@ class MappedMessage:
     related: list[JSON] = field(default_factory=list)
     merged_patient_id: str = ""  # A40/A34: the record merged into patient_id
     service_provider: str = ""
+    # Set by the processor before writing: when the message is processed, and the Encounter and Provenance
+    # as they come out if the store changes nothing (a visit's first message, no merge), prepared in advance.
+    recorded: str = ""
+    encounter: JSON | None = None
+    provenance: JSON | None = None
 
     @property
     def mapped(self) -> bool:
@@ -164,8 +169,9 @@ def header_of(message: Message) -> Header:
     )
 
 
-def map_message(message: Message) -> MappedMessage:
-    header = header_of(message)
+def map_message(message: Message, header: Header | None = None) -> MappedMessage:
+    """What the message says; `header` is header_of(message) when the caller has it already."""
+    header = header or header_of(message)
     result = MappedMessage(header)
     if header.message_code != "ADT" or header.trigger not in MAPPED_EVENTS:
         return result

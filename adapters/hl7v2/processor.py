@@ -1,19 +1,26 @@
 """One HL7 v2 message in, FHIR resources and a message-store row out, atomically, and the ACK to send.
 
-Order of work: split and map the message (pure, no lock held), then in one database transaction:
-check for a duplicate, write the Patient, practice, Encounter (re-folded from all the visit's
-messages), diagnoses, allergies, next of kin and a Provenance, and record the message as processed.
-Anything that goes wrong rolls all of that back and the message is kept as failed (dead-lettered)
-with the reason, and the sender gets AE. Unusable messages are kept as rejected and get AR.
+Order of work: split and map the message and validate and index its resources as they will be
+written if the store changes nothing (pure, no lock held; for bulk ingest in worker processes, see
+`process_stream`), then in one database transaction: check for a duplicate, write the Patient,
+practice, Encounter (re-folded from all the visit's messages), diagnoses, allergies, next of kin and a
+Provenance, and record the message as processed. Anything that goes wrong rolls all of that back and
+the message is kept as failed (dead-lettered) with the reason, and the sender gets AE. Unusable
+messages are kept as rejected and get AR.
 """
 
 from __future__ import annotations
 
+import gc
 import logging
-from collections.abc import Iterable
+import multiprocessing
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import BrokenExecutor, Future, ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, overload
 
 import orjson
 from sqlalchemy.exc import IntegrityError
@@ -21,7 +28,7 @@ from sqlalchemy.exc import IntegrityError
 from adapters.hl7v2 import messagestore as store
 from adapters.hl7v2.ack import build_ack
 from adapters.hl7v2.errors import Hl7Error, MessageInvalid, MessageRejected
-from adapters.hl7v2.mapping import MappedMessage, VisitEvent, header_of, map_message
+from adapters.hl7v2.mapping import Header, MappedMessage, VisitEvent, header_of, map_message
 from adapters.hl7v2.parser import Message, parse
 from adapters.hl7v2.session import BatchSession, DirectSession
 from adapters.hl7v2.strict import check_strictly
@@ -29,6 +36,7 @@ from adapters.hl7v2.visits import fold
 from adapters.identity import NHS_NUMBER_SYSTEM, derived_id, local_system
 from adapters.merge import system_value, union
 from closer.errors import FhirError
+from closer.store.extract import prepare
 from closer.store.query import parse_search
 from closer.store.sql import SqlRepository
 
@@ -76,11 +84,13 @@ class Hl7Processor:
         """Process one message in its own transaction. Never raises: every failure is an Outcome."""
         return self.process_batch([text])[0]
 
-    def process_batch(self, texts: Iterable[str]) -> list[Outcome]:
+    def process_batch(self, texts: list[str], mapped: list[MappedMessage | None] | None = None) -> list[Outcome]:
         """Process messages in one database transaction, so a bulk load pays for one commit, not one
         per message. If any message fails, the batch is rolled back and redone with a savepoint per
-        message, so only the failing ones are dead-lettered and the rest are stored."""
-        prepared = [self._prepare(text) for text in texts]
+        message, so only the failing ones are dead-lettered and the rest are stored. `mapped` holds what
+        map_in_worker made of the texts, if it ran."""
+        premapped = mapped or [None] * len(texts)
+        prepared = [self._prepare(text, m) for text, m in zip(texts, premapped, strict=True)]
         work = [(i, p) for i, p in enumerate(prepared) if not isinstance(p, Outcome)]
         outcomes: list[Outcome | None] = [p if isinstance(p, Outcome) else None for p in prepared]
         if not work:
@@ -95,6 +105,31 @@ class Hl7Processor:
         for index, outcome in done:
             outcomes[index] = outcome
         return [o for o in outcomes if o is not None]
+
+    def process_stream(self, batches: Iterable[list[str]], workers: int = 0) -> Iterator[list[Outcome]]:
+        """process_batch for each batch, in order. With `workers`, the batches ahead are mapped, validated
+        and indexed in that many worker processes (forked: pure work, no database) while this process
+        writes the current one. Writing stays here, one batch at a time in order, and each batch's
+        outcomes are given only after it commits: order per patient and per visit, and "acknowledged
+        means stored", are as without workers."""
+        with _collecting_per_batch() as collect:
+            if workers <= 0:
+                for batch in batches:
+                    yield self.process_batch(batch)
+                    collect()
+                return
+            with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+                ahead: deque[tuple[list[str], Future[list[MappedMessage | None]] | None]] = deque()
+                for batch in batches:
+                    ahead.append((batch, _submit(pool, batch, self.strict)))
+                    if len(ahead) > workers:
+                        texts, mapped = ahead.popleft()
+                        yield self.process_batch(texts, _mapped_ahead(mapped))
+                        collect()
+                while ahead:
+                    texts, mapped = ahead.popleft()
+                    yield self.process_batch(texts, _mapped_ahead(mapped))
+                    collect()
 
     def _apply_one_by_one(self, work: list[tuple[int, tuple[Message, MappedMessage]]]) -> list[tuple[int, Outcome]]:
         done: list[tuple[int, Outcome]] = []
@@ -133,20 +168,20 @@ class Hl7Processor:
         return self.process(stored.raw)
 
     # -- steps -------------------------------------------------------------------------------------
-    def _prepare(self, text: str) -> tuple[Message, MappedMessage] | Outcome:
-        """Split and map outside the transaction. Unusable messages are rejected here; content errors
-        are dead-lettered (they may succeed on replay after a fix)."""
+    def _prepare(self, text: str, mapped: MappedMessage | None = None) -> tuple[Message, MappedMessage] | Outcome:
+        """Split and map outside the transaction (unless a worker process has mapped it: `mapped`). Unusable
+        messages are rejected here; content errors are dead-lettered (they may succeed on replay after a fix)."""
         try:
             message = parse(text)
-            header_of(message)
+            if mapped is not None:
+                return message, mapped
+            header = header_of(message)
         except MessageRejected as exc:
             return self._reject(text, exc)
         except Hl7Error as exc:
             return self._dead_letter(message, exc)
         try:
-            if self.strict:
-                check_strictly(text)
-            return message, map_message(message)
+            return message, map_for_writing(message, header, self.strict)
         except Hl7Error as exc:
             return self._dead_letter(message, exc)
         except Exception as exc:
@@ -183,7 +218,6 @@ class Hl7Processor:
 
     def _write_resources(self, session: DirectSession, mapped: MappedMessage) -> list[str]:
         header = mapped.header
-        written: list[str] = []
         assert mapped.patient is not None
         patient_id = self._surviving_id(session, mapped.patient_id)
         if patient_id != mapped.patient_id:
@@ -193,24 +227,16 @@ class Hl7Processor:
         latest = session.latest_patient_event(patient_id)
         if latest is None or header.sort_time is None or store.to_us(header.sort_time) >= latest:  # type: ignore[operator]
             session.put(_merge_patient(session.read("Patient", patient_id), mapped.patient))
-        written.append(f"Patient/{patient_id}")
+        written = [f"Patient/{patient_id}"]
         if mapped.merged_patient_id and mapped.merged_patient_id != patient_id:
             written.extend(self._merge(session, mapped.merged_patient_id, patient_id))
         if mapped.visit is not None:
-            events = [mapped.visit, *self._visit_history(session, mapped)]
-            encounter = fold(
-                events,
-                encounter_id=mapped.encounter_id,
-                visit_number=mapped.visit_key.rsplit("|", 1)[-1],
-                facility=mapped.service_provider,
-                patient_id=patient_id,
-            )
-            session.put(encounter)
-            written.append(f"Encounter/{mapped.encounter_id}")
+            history = self._visit_history(session, mapped)
+            session.put(_prepared_if_same(mapped.encounter, _encounter(mapped, history, patient_id)))
         for resource in (*mapped.conditions, *mapped.allergies, *mapped.related):
             session.put(resource)
-            written.append(f"{resource['resourceType']}/{resource['id']}")
-        session.put(_provenance(header, written))
+        written.extend(_made(mapped))
+        session.put(_prepared_if_same(mapped.provenance, _provenance(header, written, mapped.recorded)))
         return written
 
     def _visit_history(self, session: DirectSession, mapped: MappedMessage) -> list[VisitEvent]:
@@ -332,20 +358,21 @@ def _merge_patient(existing: JSON | None, incoming: JSON) -> JSON:
 
 
 def _repoint(mapped: MappedMessage, patient_id: str) -> None:
+    """Point the message's resources at the surviving patient. Copies, not changes: the resources may be
+    prepared (validated and indexed) as they were."""
     reference = {"reference": f"Patient/{patient_id}"}
     assert mapped.patient is not None
-    mapped.patient["id"] = patient_id
-    mapped.patient_id = patient_id
     # The retired NHS number stays on the merged-away record; the survivor keeps its own.
     identifiers = [i for i in mapped.patient.get("identifier", []) if i.get("system") != NHS_NUMBER_SYSTEM]
+    patient = {k: v for k, v in mapped.patient.items() if k != "identifier"}
+    patient["id"] = patient_id
     if identifiers:
-        mapped.patient["identifier"] = identifiers
-    else:
-        mapped.patient.pop("identifier", None)
-    for resource in mapped.conditions:
-        resource["subject"] = reference
-    for resource in (*mapped.allergies, *mapped.related):
-        resource["patient"] = reference
+        patient["identifier"] = identifiers
+    mapped.patient = patient
+    mapped.patient_id = patient_id
+    mapped.conditions = [{**resource, "subject": reference} for resource in mapped.conditions]
+    mapped.allergies = [{**resource, "patient": reference} for resource in mapped.allergies]
+    mapped.related = [{**resource, "patient": reference} for resource in mapped.related]
 
 
 def _sending_system(application: str, facility: str) -> JSON:
@@ -355,7 +382,7 @@ def _sending_system(application: str, facility: str) -> JSON:
     return who
 
 
-def _provenance(header: Any, targets: list[str]) -> JSON:
+def _provenance(header: Any, targets: list[str], recorded: str) -> JSON:
     """Who sent what: the sending system and the message control id, for every resource written."""
     sender = header.sending_facility or "unknown"
     return {
@@ -363,7 +390,7 @@ def _provenance(header: Any, targets: list[str]) -> JSON:
         "id": derived_id("prov", sender, header.control_id),
         "target": [{"reference": t} for t in dict.fromkeys(targets)],
         "occurredDateTime": header.event_time,
-        "recorded": datetime.now(UTC).isoformat(timespec="seconds"),
+        "recorded": recorded,
         "activity": {
             "coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-DataOperation", "code": "UPDATE"}]
         },
@@ -383,3 +410,124 @@ def _provenance(header: Any, targets: list[str]) -> JSON:
             }
         ],
     }
+
+
+def _submit(pool: ProcessPoolExecutor, texts: list[str], strict: bool) -> Future[list[MappedMessage | None]] | None:
+    try:
+        return pool.submit(map_in_worker, texts, strict)
+    except BrokenExecutor:  # a worker died: the rest is mapped here
+        return None
+
+
+def _mapped_ahead(future: Future[list[MappedMessage | None]] | None) -> list[MappedMessage | None] | None:
+    """What a worker made of a batch, or None (the writer maps it itself) if the worker could not."""
+    try:
+        return future.result() if future is not None else None
+    except BrokenExecutor:
+        log.warning("An HL7 v2 mapping worker stopped; mapping in the writing process instead")
+        return None
+
+
+FULL_COLLECTION_EVERY = 100  # batches between full collections while streaming
+
+
+@contextmanager
+def _collecting_per_batch() -> Iterator[Callable[[], None]]:
+    """Garbage collection by batch instead of every 700 allocations. A batch allocates hundreds of
+    thousands of objects that live until it is written, which the automatic collector scanned over and
+    over (a quarter of the writer's time). After each batch what is alive is frozen (set aside, O(1)),
+    so nothing is scanned twice; the few cycles a batch leaves (about 300 objects) wait for the full
+    collection every FULL_COLLECTION_EVERY batches and at the end, when the collector is as before.
+    Worker processes fork with it off and hold nothing between batches."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    batches = 0
+
+    def after_batch() -> None:
+        nonlocal batches
+        batches += 1
+        if batches % FULL_COLLECTION_EVERY == 0:
+            gc.unfreeze()
+            gc.collect()
+        gc.freeze()
+
+    try:
+        yield after_batch
+    finally:
+        gc.unfreeze()
+        if was_enabled:
+            gc.enable()
+
+
+def _encounter(mapped: MappedMessage, history: list[VisitEvent], patient_id: str) -> JSON:
+    """The visit's Encounter: this message's event folded with the visit's earlier ones."""
+    assert mapped.visit is not None
+    return fold(
+        [mapped.visit, *history],
+        encounter_id=mapped.encounter_id,
+        visit_number=mapped.visit_key.rsplit("|", 1)[-1],
+        facility=mapped.service_provider,
+        patient_id=patient_id,
+    )
+
+
+def _made(mapped: MappedMessage) -> list[str]:
+    """Type/id of the Encounter, Conditions, AllergyIntolerances and RelatedPersons the message writes."""
+    made = [f"Encounter/{mapped.encounter_id}"] if mapped.visit is not None else []
+    return made + [f"{r['resourceType']}/{r['id']}" for r in (*mapped.conditions, *mapped.allergies, *mapped.related)]
+
+
+def map_for_writing(message: Message, header: Header, strict: bool = False) -> MappedMessage:
+    """Map a message and prepare (validate and index) its resources as they will be written when the
+    store changes nothing: a new patient, a visit's first message, no merge. Pure, so it can run in a
+    worker process; the writer uses a prepared resource only when its own equals it, and otherwise
+    validates and indexes its own, so what is stored never depends on the guess."""
+    if strict:
+        check_strictly(message.text)
+    mapped = map_message(message, header)
+    if not mapped.mapped:
+        return mapped
+    mapped.recorded = datetime.now(UTC).isoformat(timespec="seconds")
+    mapped.patient = _prepared(mapped.patient)
+    mapped.practice = _prepared(mapped.practice)
+    mapped.conditions = [_prepared(r) for r in mapped.conditions]
+    mapped.allergies = [_prepared(r) for r in mapped.allergies]
+    mapped.related = [_prepared(r) for r in mapped.related]
+    if mapped.visit is not None:
+        mapped.encounter = _prepared(_encounter(mapped, [], mapped.patient_id))
+    written = [f"Patient/{mapped.patient_id}", *_made(mapped)]
+    mapped.provenance = _prepared(_provenance(header, written, mapped.recorded))
+    return mapped
+
+
+def map_in_worker(texts: list[str], strict: bool) -> list[MappedMessage | None]:
+    """map_for_writing for each message, in a worker process; None where anything went wrong, for the
+    writer to map that message again itself and report the failure as usual."""
+    done: list[MappedMessage | None] = []
+    for text in texts:
+        try:
+            message = parse(text)
+            done.append(map_for_writing(message, header_of(message), strict))
+        except Exception:
+            done.append(None)
+    return done
+
+
+@overload
+def _prepared(resource: JSON) -> JSON: ...
+@overload
+def _prepared(resource: None) -> None: ...
+def _prepared(resource: JSON | None) -> JSON | None:
+    """The resource validated and indexed, or as it is when it fails validation: the writer then
+    validates it again and reports the failure as it always has."""
+    if resource is None:
+        return None
+    try:
+        return prepare(resource)
+    except Exception:
+        return resource
+
+
+def _prepared_if_same(prepared: JSON | None, resource: JSON) -> JSON:
+    """The prepared resource when the one to write turned out the same, else the one to write."""
+    return prepared if prepared is not None and prepared == resource else resource

@@ -15,6 +15,7 @@ from typing import Any
 from adapters.hl7v2 import messagestore as store
 from adapters.hl7v2.mapping import MappedMessage
 from adapters.writing import current, exists
+from closer.store.engine import is_postgres
 from closer.store.query import SearchQuery
 from closer.store.sql import SqlRepository
 
@@ -71,6 +72,9 @@ class BatchSession(DirectSession):
         self.latest = store.latest_patient_events(conn, patients)
         self.visits = store.visit_messages_many(conn, {m.visit_key for m in batch if m.visit_key})
         wanted = {("Patient", p) for p in patients} | {("Organization", m.practice["id"]) for m in batch if m.practice}
+        # On SQLite this transaction has held the write lock since it began, so a key the lookup did not
+        # find is still absent and need not be asked again; PostgreSQL lets another connection create it.
+        self.looked_up = set() if is_postgres(tx.engine) else wanted
         self.found = tx.read_many(wanted)
         self.overlay: dict[Key, JSON] = {}
         self.pending: list[JSON] = []
@@ -83,11 +87,15 @@ class BatchSession(DirectSession):
         if key in self.found:
             resource, deleted = self.found[key]
             return None if deleted else resource
+        if key in self.looked_up:
+            return None
         return super().read(resource_type, resource_id)
 
     def taken(self, resource_type: str, resource_id: str) -> bool:
         key = (resource_type, resource_id)
-        return key in self.overlay or key in self.found or super().taken(resource_type, resource_id)
+        if key in self.overlay or key in self.found:
+            return True
+        return key not in self.looked_up and super().taken(resource_type, resource_id)
 
     def put(self, resource: JSON) -> None:
         self.overlay[(resource["resourceType"], str(resource["id"]))] = resource

@@ -333,20 +333,33 @@ def _datatype_issues(node: Any, expr: str) -> Iterator[Issue]:
 
 def _datatype_clean(node: Any) -> bool:
     """Whether `_datatype_issues` would find nothing, without building an expression for every node
-    (every write runs this; the walk that names issues costs several times more)."""
+    (every write runs this; the walk that names issues costs several times more). Written as plain loops
+    that descend only into objects and arrays: it visits every node of every resource written."""
     if isinstance(node, list):
-        return all(_datatype_clean(item) for item in node)
+        for item in node:  # noqa: SIM110  (a loop: all() over a generator costs more on this hot path)
+            if isinstance(item, dict | list) and not _datatype_clean(item):
+                return False
+        return True
     if not isinstance(node, dict):
         return True
     if "comparator" in node and any(_check_value(node["comparator"], "quantity-comparator", "")):
         return False
     for key, value in node.items():
-        for element, value_set in DATATYPE_BINDINGS.get(key, ()):
-            for item in _flat(value):
-                codes = _flat(item[element]) if isinstance(item, dict) and element in item else ()
-                if any(issue for code in codes for issue in _check_value(code, value_set, "")):
-                    return False
+        rules = DATATYPE_BINDINGS.get(key)
+        if rules is not None:
+            for element, value_set in rules:
+                for item in _flat(value):
+                    if isinstance(item, dict) and element in item and not _codes_clean(item[element], value_set):
+                        return False
         if isinstance(value, dict | list) and not _datatype_clean(value):
+            return False
+    return True
+
+
+def _codes_clean(value: Any, value_set: str) -> bool:
+    """Whether every code in `value` (one, or a list at any depth) passes `_check_value`."""
+    for code in _flat(value):
+        for _ in _check_value(code, value_set, ""):
             return False
     return True
 

@@ -7,12 +7,15 @@ gives one token per coding, a HumanName one string per part, a Period one date r
 
 from __future__ import annotations
 
+import functools
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
+from closer.fhir.validate import Validated, validate_resource
 from closer.store.dates import MAX_US, MIN_US, BadDate, date_range
-from closer.store.searchparams import SearchParam
+from closer.store.schema import INDEX_TABLES
+from closer.store.searchparams import SearchParam, params_for
 
 Row = dict[str, Any]
 TOKEN_MAX = 512
@@ -22,6 +25,8 @@ _CONTACT_SYSTEMS = frozenset({"phone", "fax", "email", "pager", "url", "sms", "o
 
 def normalise(text: str) -> str:
     """Case- and accent-insensitive form used by string search."""
+    if text.isascii():  # NFKD leaves ASCII as it is and it has no combining marks: skip that work
+        return " ".join(text.lower().split())[:STRING_NORM_MAX]
     decomposed = unicodedata.normalize("NFKD", text)
     stripped = "".join(c for c in decomposed if not unicodedata.combining(c))
     return " ".join(stripped.casefold().split())[:STRING_NORM_MAX]
@@ -44,99 +49,201 @@ def values_at(resource: Any, path: str | tuple[str, ...]) -> Iterator[Any]:
     yield from current
 
 
-def param_values(resource: dict[str, Any], param: SearchParam) -> Iterator[Any]:
-    for parts in param.split_paths:
-        if parts[0] not in resource:  # most params of a type find nothing in a given resource
-            continue
-        for value in values_at(resource, parts):
-            if param.where and not all(isinstance(value, dict) and value.get(k) == v for k, v in param.where):
+# The columns after res_type and res_id of each index table, in table order. Rows are made as tuples of
+# the values after "param" (what the *_values makers yield), and shown as dicts by index_rows and *_rows.
+COLUMNS = {
+    "token": ("param", "system", "code"),
+    "string": ("param", "norm", "raw"),
+    "date": ("param", "low", "high"),
+    "reference": ("param", "target_type", "target_id", "target_url", "id_system", "id_value"),
+    "number": ("param", "value", "system", "code", "unit"),
+}
+TABLE_OF = {kind: table.name.removeprefix("idx_") for kind, table in INDEX_TABLES.items()}  # param type -> table
+Tuples = dict[str, list[tuple[Any, ...]]]
+
+
+class _Group:
+    """Params of one resource type that read the same paths with the same filter and datatype (`patient`
+    and `subject`, `participant` and `practitioner`): their values are found and made into rows once, and
+    only the reference target check differs between them."""
+
+    __slots__ = ("maker", "params", "paths", "table", "where")
+
+    def __init__(self, param: SearchParam) -> None:
+        self.paths = param.split_paths
+        self.where = param.where
+        self.table = TABLE_OF[param.type]
+        self.maker = _VALUE_MAKERS[param.type]
+        self.params: list[SearchParam] = []
+
+
+class _Extractor:
+    """One resource type's search params, arranged so a resource visits only the params whose first path
+    element it has (most params of a type find nothing in a given resource)."""
+
+    def __init__(self, params: dict[str, SearchParam]) -> None:
+        groups: dict[tuple[Any, ...], _Group] = {}
+        for param in params.values():
+            key = (param.split_paths, param.where, param.type)
+            groups.setdefault(key, _Group(param)).params.append(param)
+        self.groups = list(groups.values())
+        self.roots: dict[str, list[int]] = {}  # first path element -> positions of the groups that start there
+        for position, group in enumerate(self.groups):
+            for root in dict.fromkeys(parts[0] for parts in group.paths):
+                self.roots.setdefault(root, []).append(position)
+
+    def tuples(self, resource: dict[str, Any]) -> Tuples:
+        """Rows as (param, *values) tuples for every index table, keyed by table name."""
+        rows: Tuples = {"token": [], "string": [], "date": [], "reference": [], "number": []}
+        touched: set[int] = set()
+        for root in self.roots.keys() & resource.keys():
+            touched.update(self.roots[root])
+        for position in sorted(touched):
+            group = self.groups[position]
+            found = _group_rows(resource, group)
+            if not found:
                 continue
-            yield value
+            out = rows[group.table]
+            for param in group.params:
+                if group.table == "reference":  # e.g. `patient` is subject.where(resolve() is Patient)
+                    out.extend((param.name, *v) for v in found if not v[0] or param.accepts_target(v[0]))
+                else:
+                    out.extend((param.name, *v) for v in found)
+        return rows
+
+
+def _group_rows(resource: dict[str, Any], group: _Group) -> list[tuple[Any, ...]]:
+    """The distinct rows of the values at the group's paths, in order of first appearance."""
+    made: list[tuple[Any, ...]] = []
+    maker, where = group.maker, group.where
+    for parts in group.paths:
+        if parts[0] not in resource:
+            continue
+        if len(parts) == 1:  # the common case, without the general walk
+            value = resource[parts[0]]
+            values = value if type(value) is list else [value]
+        else:
+            values = list(values_at(resource, parts))
+        for value in values:
+            if where and not all(isinstance(value, dict) and value.get(k) == v for k, v in where):
+                continue
+            maker(value, made)
+    return list(dict.fromkeys(made)) if len(made) > 1 else made
+
+
+class Prepared(Validated):
+    """A resource that passed validate_resource, with its index rows (index_tuples) already extracted:
+    made before the write, outside the write lock or in another process, so the writer does neither
+    again. Like any Validated resource it must not be changed afterwards: a changed copy is a plain dict.
+    The rows do not depend on `meta`, which the store sets when it writes (no search path enters it)."""
+
+    index: Tuples
+
+
+def prepare(resource: dict[str, Any]) -> Prepared:
+    """Validate the resource (raising the usual 400/422 FhirError) and extract its index rows."""
+    prepared = Prepared(validate_resource(resource))
+    prepared.index = index_tuples(prepared)
+    return prepared
+
+
+@functools.cache
+def _extractor(resource_type: str) -> _Extractor:
+    return _Extractor(params_for(resource_type))
+
+
+def index_tuples(resource: dict[str, Any]) -> Tuples:
+    """The index rows of a resource under our search parameter table, as tuples in COLUMNS order."""
+    return _extractor(resource["resourceType"]).tuples(resource)
 
 
 def index_rows(resource: dict[str, Any], params: dict[str, SearchParam]) -> dict[str, list[Row]]:
     """Rows for every index table, keyed by table name ("token", "string", ...)."""
-    rows: dict[str, list[Row]] = {"token": [], "string": [], "date": [], "reference": [], "number": []}
-    for param in params.values():
-        if not any(parts[0] in resource for parts in param.split_paths):
-            continue
-        table = "number" if param.type == "quantity" else "token" if param.type == "uri" else param.type
-        seen: set[tuple[Any, ...]] = set()
-        for value in param_values(resource, param):
-            for row in _ROW_MAKERS[param.type](value):
-                if row.get("target_type") and not param.accepts_target(row["target_type"]):
-                    continue  # e.g. `patient` is subject.where(resolve() is Patient)
-                key = tuple(row.values())
-                if key not in seen:
-                    seen.add(key)
-                    rows[table].append({"param": param.name, **row})
-    return rows
+    resource_type = resource.get("resourceType")
+    registered = isinstance(resource_type, str) and params is params_for(resource_type)
+    extractor = _extractor(resource_type) if registered else _Extractor(params)
+    return {table: [_as_row(table, row) for row in rows] for table, rows in extractor.tuples(resource).items()}
 
 
-def token_rows(value: Any) -> Iterator[Row]:
+def _as_row(table: str, values: tuple[Any, ...], with_param: bool = True) -> Row:
+    columns = COLUMNS[table] if with_param else COLUMNS[table][1:]
+    return dict(zip(columns, values, strict=True))
+
+
+# Row makers: each appends the rows of one value to `out`, as tuples of the table's columns after "param".
+Made = list[tuple[Any, ...]]
+
+
+def token_values(value: Any, out: Made) -> None:
+    """(system, code) rows."""
     if isinstance(value, bool):
-        yield {"system": None, "code": "true" if value else "false"}
+        out.append((None, "true" if value else "false"))
     elif isinstance(value, str | int):
-        yield {"system": None, "code": clip(str(value))}
+        out.append((None, clip(str(value))))
     elif isinstance(value, dict):
         if "coding" in value:
             for coding in value.get("coding") or []:
-                yield from token_rows(coding)
+                token_values(coding, out)
         elif "code" in value and isinstance(value["code"], str):
-            yield {"system": clip(value.get("system")), "code": clip(value["code"])}
+            out.append((clip(value.get("system")), clip(value["code"])))
         elif "value" in value and isinstance(value["value"], str):
             system = value.get("system")
             if system in _CONTACT_SYSTEMS:  # a ContactPoint: search by the number or address itself
                 system = None
-            yield {"system": clip(system), "code": clip(value["value"])}
+            out.append((clip(system), clip(value["value"])))
 
 
-def uri_rows(value: Any) -> Iterator[Row]:
+def uri_values(value: Any, out: Made) -> None:
     if isinstance(value, str):
-        yield {"system": None, "code": clip(value)}
+        out.append((None, clip(value)))
 
 
-def string_rows(value: Any) -> Iterator[Row]:
+_STRING_PARTS = (
+    "text",
+    "family",
+    "given",
+    "prefix",
+    "suffix",
+    "line",
+    "city",
+    "district",
+    "state",
+    "postalCode",
+    "country",
+    "display",
+    "name",
+)
+
+
+def string_values(value: Any, out: Made) -> None:
+    """(norm, raw) rows."""
     if isinstance(value, str):
-        yield {"norm": normalise(value), "raw": value}
+        out.append((normalise(value), value))
     elif isinstance(value, dict):
-        for key in (
-            "text",
-            "family",
-            "given",
-            "prefix",
-            "suffix",
-            "line",
-            "city",
-            "district",
-            "state",
-            "postalCode",
-            "country",
-            "display",
-            "name",
-        ):
+        for key in _STRING_PARTS:
             part = value.get(key)
             for text in part if isinstance(part, list) else [part]:
                 if isinstance(text, str):
-                    yield {"norm": normalise(text), "raw": text}
+                    out.append((normalise(text), text))
 
 
-def date_rows(value: Any) -> Iterator[Row]:
+def date_values(value: Any, out: Made) -> None:
+    """(low, high) rows."""
     try:
         if isinstance(value, str):
-            low, high = date_range(value)
-            yield {"low": low, "high": high}
+            out.append(date_range(value))
         elif isinstance(value, dict) and ("start" in value or "end" in value):
             low = date_range(value["start"])[0] if "start" in value else MIN_US
             high = date_range(value["end"])[1] if "end" in value else MAX_US
-            yield {"low": low, "high": high}
+            out.append((low, high))
     except BadDate:
         return  # structure validation rejects bad dates before indexing; nothing to index here
 
 
-def reference_rows(value: Any) -> Iterator[Row]:
+def reference_values(value: Any, out: Made) -> None:
+    """(target_type, target_id, target_url, id_system, id_value) rows."""
     if isinstance(value, str):  # canonical
-        yield _reference_row(target_url=clip(value))
+        out.append((None, None, clip(value), None, None))
         return
     if not isinstance(value, dict):
         return
@@ -145,44 +252,62 @@ def reference_rows(value: Any) -> Iterator[Row]:
         parts = ref.split("/")
         if "://" not in ref and len(parts) >= 2:
             base = parts[-4:-2] if len(parts) >= 4 and parts[-2] == "_history" else parts[-2:]
-            yield _reference_row(target_type=base[0], target_id=base[1])
+            out.append((base[0], base[1], None, None, None))
         else:
-            yield _reference_row(target_url=clip(ref))
+            out.append((None, None, clip(ref), None, None))
     identifier = value.get("identifier")
     if isinstance(identifier, dict) and isinstance(identifier.get("value"), str):
-        yield _reference_row(id_system=clip(identifier.get("system")), id_value=clip(identifier["value"]))
+        out.append((None, None, None, clip(identifier.get("system")), clip(identifier["value"])))
 
 
-def _reference_row(**values: Any) -> Row:
-    row: Row = {
-        "target_type": None,
-        "target_id": None,
-        "target_url": None,
-        "id_system": None,
-        "id_value": None,
-    }
-    row.update(values)
-    return row
+def number_values(value: Any, out: Made) -> None:
+    """(value, system, code, unit) rows."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        out.append((float(value), None, None, None))
+    elif isinstance(value, dict) and isinstance(value.get("value"), int | float):
+        out.append(
+            (
+                float(value["value"]),
+                clip(value.get("system")),
+                clip(value.get("code"), 128),
+                clip(value.get("unit"), 128),
+            )
+        )
+
+
+_VALUE_MAKERS: dict[str, Callable[[Any, Made], None]] = {
+    "token": token_values,
+    "uri": uri_values,
+    "string": string_values,
+    "date": date_values,
+    "reference": reference_values,
+    "quantity": number_values,
+    "number": number_values,
+}
+
+
+def _rows_of(table: str, maker: Callable[[Any, Made], None], value: Any) -> Iterator[Row]:
+    made: Made = []
+    maker(value, made)
+    return (_as_row(table, row, with_param=False) for row in made)
+
+
+# The rows of one value as dicts of their columns (what index_rows shows, without "param").
+def token_rows(value: Any) -> Iterator[Row]:
+    return _rows_of("token", token_values, value)
+
+
+def string_rows(value: Any) -> Iterator[Row]:
+    return _rows_of("string", string_values, value)
+
+
+def date_rows(value: Any) -> Iterator[Row]:
+    return _rows_of("date", date_values, value)
+
+
+def reference_rows(value: Any) -> Iterator[Row]:
+    return _rows_of("reference", reference_values, value)
 
 
 def number_rows(value: Any) -> Iterator[Row]:
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        yield {"value": float(value), "system": None, "code": None, "unit": None}
-    elif isinstance(value, dict) and isinstance(value.get("value"), int | float):
-        yield {
-            "value": float(value["value"]),
-            "system": clip(value.get("system")),
-            "code": clip(value.get("code"), 128),
-            "unit": clip(value.get("unit"), 128),
-        }
-
-
-_ROW_MAKERS = {
-    "token": token_rows,
-    "uri": uri_rows,
-    "string": string_rows,
-    "date": date_rows,
-    "reference": reference_rows,
-    "quantity": number_rows,
-    "number": number_rows,
-}
+    return _rows_of("number", number_values, value)

@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 from fhir.resources.R4B import get_fhir_model_class
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from closer.fhir.bindings import (
     CODEABLE_CONCEPT_SYSTEMS,
@@ -240,3 +242,27 @@ def test_the_quick_datatype_check_agrees_with_the_walk_that_names_issues() -> No
     ]  # fmt: skip
     for resource in samples:
         assert _datatype_clean(resource) == (not list(_datatype_issues(resource, resource["resourceType"])))
+
+
+_CODES = st.sampled_from(["official", "usual", "phone", "email", "home", "physical", "generated", "<", "h", "mon"])
+_ODD = st.one_of(st.sampled_from(["bogus", "", "Official"]), st.integers(0, 2), st.none(), st.booleans())
+_DATATYPE_KEYS = [*DATATYPE_BINDINGS, "comparator", "contact", "component", "extension", "valueQuantity"]
+_DATATYPE_KEYS += [element for pairs in DATATYPE_BINDINGS.values() for element, _ in pairs]
+
+
+def _datatype_json(depth: int) -> st.SearchStrategy[Any]:
+    leaf = st.one_of(_CODES, _ODD)
+    if depth == 0:
+        return leaf
+    inner = _datatype_json(depth - 1)
+    objects = st.dictionaries(st.sampled_from(_DATATYPE_KEYS), inner, max_size=4)
+    return st.one_of(leaf, objects, st.lists(st.one_of(objects, leaf), max_size=3))
+
+
+@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(body=st.dictionaries(st.sampled_from(_DATATYPE_KEYS), _datatype_json(4), max_size=5))
+def test_the_quick_datatype_check_agrees_on_random_trees(body: dict[str, Any]) -> None:
+    """The same, on random trees of the element names and codes the datatype bindings look at."""
+    from closer.fhir.bindings import _datatype_clean, _datatype_issues
+
+    assert _datatype_clean(body) == (not list(_datatype_issues(body, "Patient")))

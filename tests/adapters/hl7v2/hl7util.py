@@ -22,7 +22,8 @@ from adapters.hl7v2.parser import Message, parse
 from adapters.hl7v2.processor import Hl7Processor
 from adapters.writing import open_repository
 from closer.settings import Settings
-from closer.store.schema import resources
+from closer.store.extract import COLUMNS, index_tuples
+from closer.store.schema import INDEX_TABLES, resources
 from closer.store.sql import SqlRepository
 
 JSON = dict[str, Any]
@@ -86,6 +87,26 @@ def stored_resources(repository: SqlRepository) -> list[JSON]:
     with repository.engine.connect() as conn:
         found = [comparable(orjson.loads(row.content)) for row in conn.execute(query)]
     return sorted(found, key=lambda r: (r["resourceType"], r["id"]))  # in Python: collations differ
+
+
+def index_matches_content(repository: SqlRepository) -> None:
+    """Assert that every current resource's stored index rows are the rows its stored content gives, so
+    rows prepared before the write (in a worker, or outside the transaction) were the right ones."""
+    stored: dict[tuple[str, str], dict[str, list[tuple[Any, ...]]]] = {}
+    with repository.engine.connect() as conn:
+        for row in conn.execute(select(resources.c.content).where(resources.c.deleted.is_(False))):
+            resource = orjson.loads(row.content)
+            stored[(resource["resourceType"], resource["id"])] = {
+                t: sorted(map(repr, r)) for t, r in index_tuples(resource).items()
+            }
+        found: dict[tuple[str, str], dict[str, list[str]]] = {
+            key: {t: [] for t in rows} for key, rows in stored.items()
+        }
+        for name, table in INDEX_TABLES.items():
+            if name in COLUMNS:
+                for values in conn.execute(select(*(table.c[c] for c in ("res_type", "res_id", *COLUMNS[name])))):
+                    found[(values[0], values[1])][name].append(repr(tuple(values[2:])))
+    assert {k: {t: sorted(v) for t, v in rows.items()} for k, rows in found.items()} == stored
 
 
 def stored_messages(repository: SqlRepository) -> list[store.StoredMessage]:

@@ -4,6 +4,7 @@ ordering, local time, dead-lettering and replay, unmapped events, Provenance and
 from __future__ import annotations
 
 import itertools
+import os
 from collections.abc import Iterator, Sequence
 
 import pytest
@@ -23,6 +24,7 @@ from adt_builder import (
 )
 from fhirdata import NHS_NUMBERS
 
+from adapters.hl7v2 import processor as processing
 from adapters.hl7v2.parser import parse
 from adapters.hl7v2.processor import Hl7Processor, Outcome
 from closer.store.query import parse_search
@@ -337,6 +339,45 @@ def test_one_bad_message_in_a_batch_is_dead_lettered_alone(processor: Hl7Process
     assert read(processor.repository, "Patient", NHS_NUMBERS[2]) is None  # rolled back with its message
     assert current(processor.repository, "Patient", NHS_NUMBERS[3])
     assert read(processor.repository, "Organization", "M99_01") is None
+
+
+BAD_IN_A_BATCH = [
+    adt("A01", control_id="m2", nhs_number=BAD_NHS_NUMBER, visit="V2"),  # fails while mapping
+    adt("A01", control_id="m2", nhs_number=NHS_NUMBERS[2], practice="M99_01", visit="V2"),  # fails while writing
+]
+
+
+@pytest.mark.parametrize("bad", BAD_IN_A_BATCH, ids=["bad NHS number", "bad ODS code"])
+def test_a_stream_mapped_by_a_worker_process_dead_letters_the_same_way(processor: Hl7Processor, bad: str) -> None:
+    good = [adt("A01", control_id=f"m{n}", nhs_number=NHS_NUMBERS[n], visit=f"V{n}") for n in (1, 3)]
+    stream = processor.process_stream([[good[0], bad], [good[1]]], workers=1)
+    outcomes = [outcome for batch in stream for outcome in batch]
+
+    assert [(o.code, o.status, o.control_id) for o in outcomes] == [
+        ("AA", "processed", "m1"),
+        ("AE", "failed", "m2"),
+        ("AA", "processed", "m3"),
+    ]
+    assert {row.control_id: row.status for row in rows(processor.repository)} == {
+        "m1": "processed",
+        "m2": "failed",
+        "m3": "processed",
+    }
+    assert read(processor.repository, "Patient", NHS_NUMBERS[2]) is None
+
+
+def _worker_dies(texts: list[str], strict: bool) -> None:
+    os._exit(1)
+
+
+def test_when_a_mapping_worker_dies_the_writer_maps_the_batches_itself(
+    processor: Hl7Processor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(processing, "map_in_worker", _worker_dies)
+    batches = [[adt("A01", control_id=f"m{n}", nhs_number=NHS_NUMBERS[n], visit=f"V{n}")] for n in (1, 2, 3)]
+    outcomes = [outcome for batch in processor.process_stream(batches, workers=1) for outcome in batch]
+    assert [(o.code, o.control_id) for o in outcomes] == [("AA", "m1"), ("AA", "m2"), ("AA", "m3")]
+    assert all(current(processor.repository, "Patient", NHS_NUMBERS[n]) for n in (1, 2, 3))
 
 
 # -- unmapped events -----------------------------------------------------------------------------------------

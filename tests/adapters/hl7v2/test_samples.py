@@ -14,6 +14,7 @@ from hl7util import (
     check_ack,
     expected_path,
     fresh_processor,
+    index_matches_content,
     load_expected,
     messages_in,
     sample_paths,
@@ -83,3 +84,17 @@ def test_sample_as_one_batch_gives_the_same_resources(path: Path, database_url: 
         outcomes = processor.process_batch(messages_in(path))
         assert [o.code for o in outcomes] == ["AA"] * len(outcomes)
         assert stored_resources(processor.repository) == load_expected(path)
+        index_matches_content(processor.repository)
+
+
+@pytest.mark.parametrize("path", [p for p in SAMPLE_PATHS if len(messages_in(p)) > 1], ids=lambda p: p.stem)
+def test_sample_streamed_through_a_worker_process_gives_the_same_resources(path: Path, database_url: str) -> None:
+    """process_stream with a worker process mapping the batches ahead (as `closer ingest hl7` runs) agrees
+    too, in batches of two so later messages of a visit or patient meet what earlier batches stored."""
+    texts = messages_in(path)
+    with fresh_processor(database_url) as processor:
+        batches = [texts[i : i + 2] for i in range(0, len(texts), 2)]
+        outcomes = [o for batch in processor.process_stream(batches, workers=1) for o in batch]
+        assert [o.code for o in outcomes] == ["AA"] * len(texts)
+        assert stored_resources(processor.repository) == load_expected(path)
+        index_matches_content(processor.repository)
