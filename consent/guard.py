@@ -25,7 +25,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from closer.errors import FhirError
-from closer.store.query import Criterion, Include, SearchQuery, Value
+from closer.store.query import Criterion, Include, SearchQuery
 from closer.store.repository import HistoryEntry, OutboxEvent, Repository, SearchResult, WriteResult
 from consent.engine import ConsentEngine, ConsentRequest, Verdict
 from consent.model import ResourceView
@@ -206,15 +206,9 @@ class GuardedRepository:
         return self.show([r for r in pick(self.inner.search(query).included) if self.allowed(r)])
 
     def fetch(self, keys: set[tuple[str, str]]) -> list[Resource]:
-        """The current resources with these (type, id) keys, each judged, in key order (one search a type)."""
-        by_type: dict[str, list[Value]] = {}
-        for resource_type, resource_id in sorted(keys):
-            by_type.setdefault(resource_type, []).append(resource_id)
-        found: list[Resource] = []
-        for resource_type, ids in by_type.items():
-            query = SearchQuery(resource_type, [Criterion(None, "_id", None, ids)], count=len(ids), total="none")
-            found.extend(r for r in self.inner.search(query).matches if self.allowed(r))
-        return self.show(found)
+        """The current resources with these (type, id) keys, each judged, in key order."""
+        found = self.read_many(keys)
+        return [found[key][0] for key in sorted(found)]
 
     # -- history ---------------------------------------------------------------------------------------
     def history(

@@ -19,11 +19,13 @@ from sqlalchemy import (
     Dialect,
     Engine,
     Table,
+    and_,
     bindparam,
     delete,
     false,
     func,
     insert,
+    or_,
     select,
     update,
 )
@@ -51,6 +53,7 @@ from closer.store.writelock import queued
 
 _TABLES = {"token": idx_token, "string": idx_string, "date": idx_date, "reference": idx_reference, "number": idx_number}
 MAX_INCLUDED = 1000
+FETCH_GROUPS = 8  # (type, ids) groups fetched in one statement
 
 # Statements built once with bound parameters, so each write reuses SQLAlchemy's compiled form.
 _KEY = (resources.c.res_type == bindparam("t"), resources.c.res_id == bindparam("i"))
@@ -423,13 +426,18 @@ class SqlRepository:
         return stored is not None and not deleted and _same_content(stored, resource)
 
     def read_many(self, keys: set[tuple[str, str]]) -> dict[tuple[str, str], tuple[Resource, bool]]:
-        """(resource, deleted) for each (type, id) that has ever existed, in one lookup per 400 keys;
-        for bulk feeds that must check many records before writing. Only inside `transaction()`."""
-        found = self._current_many(self._bound(), keys)
+        """(resource, deleted) for each (type, id) that has ever existed, in one lookup per 400 keys: for
+        bulk feeds that must check many records before writing (inside `transaction()`, where PostgreSQL
+        locks the rows for the write that follows), and for reads of many known resources (outside)."""
+        if self._conn is not None:
+            found = self._current_many(self._conn, keys)
+        else:
+            with self._reading() as conn:
+                found = self._current_many(conn, keys, lock=False)
         return {key: (resource, deleted) for key, (_, deleted, resource) in found.items() if resource is not None}
 
     def _current_many(
-        self, conn: Connection, keys: set[tuple[str, str]]
+        self, conn: Connection, keys: set[tuple[str, str]], *, lock: bool = True
     ) -> dict[tuple[str, str], tuple[int, bool, Resource | None]]:
         """(version, deleted, resource) of each key that has a row, in chunks the databases accept."""
         if self._pending.get(resources):
@@ -439,7 +447,7 @@ class SqlRepository:
             stmt = select(resources.c.res_type, resources.c.res_id, *_SELECT_CURRENT.selected_columns).where(
                 resources.c.res_type == resource_type, resources.c.res_id.in_(resource_id)
             )
-            if is_postgres(self.engine):
+            if lock and is_postgres(self.engine):
                 stmt = stmt.with_for_update()
             for row in conn.execute(stmt):
                 found[(row.res_type, row.res_id)] = (row.version, row.deleted, _load(row.content))
@@ -528,8 +536,11 @@ class SqlRepository:
             if inc.source_type in ("*", query.resource_type):
                 stmt = sqlsearch.include_targets(query.resource_type, ids, inc.param, inc.target_type)
                 keys.update((row[0], row[1]) for row in conn.execute(stmt))
+        sources: dict[str, set[str]] = {}  # one statement per parameter, whatever the source types
         for inc in query.revincludes:
-            stmt = sqlsearch.revinclude_sources(query.resource_type, ids, inc.source_type, inc.param)
+            sources.setdefault(inc.param, set()).add(inc.source_type)
+        for param, types in sources.items():
+            stmt = sqlsearch.revinclude_sources(query.resource_type, ids, sorted(types), param)
             keys.update((row[0], row[1]) for row in conn.execute(stmt.limit(MAX_INCLUDED)))
         keys -= {(query.resource_type, i) for i in ids}
         return self._fetch_many(conn, sorted(keys)[:MAX_INCLUDED])
@@ -537,8 +548,12 @@ class SqlRepository:
     def _fetch_many(self, conn: Connection, keys: list[tuple[str, str]]) -> list[Resource]:
         found: list[Resource] = []
         r = resources.c
-        for resource_type, ids in _by_first(set(keys)):  # type = ? AND id IN (...): the primary key serves it
-            stmt = select(r.content).where(r.res_type == resource_type, r.res_id.in_(ids), r.deleted == false())
+        groups = list(_by_first(set(keys)))
+        # One statement for up to FETCH_GROUPS types: an OR of `type = ? AND id IN (...)`, one per type, each
+        # served by the primary key (SQLite's multi-index OR; PostgreSQL's bitmap OR).
+        for start in range(0, len(groups), FETCH_GROUPS):
+            clauses = [and_(r.res_type == t, r.res_id.in_(ids)) for t, ids in groups[start : start + FETCH_GROUPS]]
+            stmt = select(r.content).where(or_(*clauses), r.deleted == false())
             found.extend(_load(row.content) for row in conn.execute(stmt))
         return found
 

@@ -228,14 +228,15 @@ def include_targets(source_type: str, ids: list[str], param: str, target_type: s
     return select(t.c.target_type, t.c.target_id).where(*clauses).distinct()
 
 
-def revinclude_sources(target_type: str, ids: list[str], source_type: str, param: str) -> Select[Any]:
-    """(type, id) pairs of resources that reference the given ones through `param`, possibly repeated (the
-    caller keeps a set). No DISTINCT: with it SQLite walks the (res_type, res_id) index, every row of the
-    type, to get the pairs in order, instead of seeking (res_type, param, target_type, target_id)."""
+def revinclude_sources(target_type: str, ids: list[str], source_types: list[str], param: str) -> Select[Any]:
+    """(type, id) pairs of resources of `source_types` ("*": any) that reference the given ones through
+    `param`, possibly repeated (the caller keeps a set). No DISTINCT: with it SQLite walks the
+    (res_type, res_id) index, every row of the type, to get the pairs in order, instead of seeking
+    (res_type, param, target_type, target_id), which it does for each source type of an IN."""
     t = idx_reference
     clauses = [t.c.target_type == target_type, t.c.target_id.in_(ids)]
-    if source_type != "*":
-        clauses.append(t.c.res_type == source_type)
+    if "*" not in source_types:
+        clauses.append(t.c.res_type.in_(source_types))
     if param != "*":
         clauses.append(t.c.param == param)
     return select(t.c.res_type, t.c.res_id).where(*clauses)
