@@ -124,6 +124,7 @@ PLUGIN_TABLE_MODULES = (
     "stratify.runstore",
     "stratify.models.fitted",
     "stratify.watch",
+    "casemgmt.watch",
     "closer.auth.tables",
     "closer.audit.log",
 )

@@ -224,7 +224,7 @@ def test_capability_lists_the_operations(op_client: FlaskClient) -> None:
     assert patient_ops["triage"] == f"{OPERATION_DEFINITION_BASE}/triage"
     assert {"echo-type", "echo-instance", "alerts"} <= set(patient_ops)
     system_ops = {op["name"]: op for op in rest["operation"]}
-    assert set(system_ops) == {"echo", "consent-check"}
+    assert set(system_ops) == {"echo", "consent-check", "programme-report"}
     assert system_ops["echo"]["documentation"] == "Echo the inputs."
     assert "operation" not in resources["Condition"]
 

@@ -284,6 +284,18 @@ def test_operation_scopes() -> None:
         "triage": ("system/Task.write", "system/Flag.write"),
         "alerts": ("system/Flag.read",),
         "consent-check": ("system/Consent.read",),
+        "refer": ("system/ServiceRequest.write",),
+        "enrol": ("system/EpisodeOfCare.write", "system/CareTeam.write", "system/ServiceRequest.write"),
+        "agree-plan": ("system/CarePlan.write",),
+        "review": (
+            "system/Task.write",
+            "system/CarePlan.write",
+            "system/EpisodeOfCare.write",
+            "system/CareTeam.write",
+            "system/Communication.write",
+            "system/Flag.write",
+        ),
+        "programme-report": ("system/EpisodeOfCare.read", "system/Encounter.read"),
     }
     with pytest.raises(OperationRegistryError, match="not a SMART system scope"):
         Operations.of([Operation(name="bad", handler=echo, scopes=("Task.write",))])
