@@ -14,6 +14,7 @@ from closer.api.negotiation import JSON, render, response_format
 from closer.api.operations import Operation, Operations, load_operations
 from closer.api.routes import fhir
 from closer.auth import auth, enforcer
+from closer.auth.web import ANONYMOUS_ENDPOINTS
 from closer.errors import FhirError, Issue, internal_error
 from closer.fhir.outcome import operation_outcome
 from closer.logs import configure
@@ -22,6 +23,8 @@ from closer.store.dates import format_instant, instant_now
 from closer.store.engine import make_engine
 from closer.store.profiles import publish_profiles
 from closer.store.sql import SqlRepository
+from consent.publisher.web import ENDPOINT as PUBLISHER_JWKS_ENDPOINT
+from consent.publisher.web import publisher_keys
 
 log = logging.getLogger("closer.http")
 
@@ -45,11 +48,12 @@ def create_app(settings: Settings | None = None, *, operations: Iterable[Operati
     app.extensions["closer.operations"] = registry
     app.register_blueprint(fhir)
     app.register_blueprint(auth)  # token endpoint and SMART discovery; needs closer.engine, set above
+    app.register_blueprint(publisher_keys)  # the public key receivers check pushed deliveries with
     app.add_url_rule("/healthz", "healthz", healthz)
     app.before_request(_start_request)
     # Who is asking, on every request but /metadata, /healthz, discovery and the token endpoint. Always on:
     # there is no setting that turns it off (tests authenticate with real clients and tokens).
-    app.before_request(enforcer())
+    app.before_request(enforcer(ANONYMOUS_ENDPOINTS | {PUBLISHER_JWKS_ENDPOINT}))
     app.after_request(_log_request)
     app.register_error_handler(FhirError, _fhir_error)
     app.register_error_handler(HTTPException, _http_error)

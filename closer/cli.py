@@ -127,6 +127,7 @@ PLUGIN_TABLE_MODULES = (
     "casemgmt.watch",
     "closer.auth.tables",
     "closer.audit.log",
+    "consent.publisher.tables",
 )
 
 
