@@ -6,8 +6,9 @@ import logging
 import time
 import uuid
 from collections.abc import Iterable
+from importlib.metadata import entry_points
 
-from flask import Flask, Response, g, request
+from flask import Blueprint, Flask, Response, g, request
 from werkzeug.exceptions import HTTPException
 
 from closer.api.negotiation import JSON, render, response_format
@@ -27,6 +28,7 @@ from consent.publisher.web import ENDPOINT as PUBLISHER_JWKS_ENDPOINT
 from consent.publisher.web import publisher_keys
 
 log = logging.getLogger("closer.http")
+BLUEPRINT_GROUP = "closer.blueprints"
 
 
 def create_app(settings: Settings | None = None, *, operations: Iterable[Operation] | None = None) -> Flask:
@@ -35,6 +37,7 @@ def create_app(settings: Settings | None = None, *, operations: Iterable[Operati
     configure(settings.log_format, settings.log_level)
     # Before the engine: loading the operation plugins imports their tables, which the engine then creates.
     registry = load_operations() if operations is None else Operations.of(operations)
+    blueprints = load_blueprints()
     app = Flask("closer")
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
@@ -50,15 +53,41 @@ def create_app(settings: Settings | None = None, *, operations: Iterable[Operati
     app.register_blueprint(auth)  # token endpoint and SMART discovery; needs closer.engine, set above
     app.register_blueprint(publisher_keys)  # the public key receivers check pushed deliveries with
     app.add_url_rule("/healthz", "healthz", healthz)
+    for blueprint in blueprints:
+        app.register_blueprint(blueprint)
     app.before_request(_start_request)
     # Who is asking, on every request but /metadata, /healthz, discovery and the token endpoint. Always on:
-    # there is no setting that turns it off (tests authenticate with real clients and tokens).
-    app.before_request(enforcer(ANONYMOUS_ENDPOINTS | {PUBLISHER_JWKS_ENDPOINT}))
+    # there is no setting that turns it off (tests authenticate with real clients and tokens). The plugin
+    # blueprints' endpoints are left to the blueprints' own sign-in hooks (load_blueprints checks they have one).
+    public = ANONYMOUS_ENDPOINTS | {PUBLISHER_JWKS_ENDPOINT}
+    app.before_request(enforcer(public | _endpoints_of(app, blueprints)))
     app.after_request(_log_request)
     app.register_error_handler(FhirError, _fhir_error)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected_error)
     return app
+
+
+def load_blueprints() -> list[Blueprint]:
+    """The Flask blueprints registered in the closer.blueprints entry point group (the web pages). Each
+    authenticates its own users (e.g. a session sign-in) instead of bearer tokens, so each must have a
+    before-request hook of its own: one without is refused at start-up rather than served open."""
+    found: list[Blueprint] = []
+    for entry in entry_points(group=BLUEPRINT_GROUP):
+        blueprint = entry.load()
+        if not isinstance(blueprint, Blueprint):
+            raise RuntimeError(f"{entry.value} in {BLUEPRINT_GROUP} is not a Flask Blueprint")
+        if not blueprint.before_request_funcs.get(None):
+            raise RuntimeError(
+                f"Blueprint {blueprint.name} ({entry.value}) has no before-request hook to sign in users"
+            )
+        found.append(blueprint)
+    return found
+
+
+def _endpoints_of(app: Flask, blueprints: Iterable[Blueprint]) -> frozenset[str]:
+    names = {blueprint.name for blueprint in blueprints}
+    return frozenset(rule.endpoint for rule in app.url_map.iter_rules() if rule.endpoint.split(".")[0] in names)
 
 
 def healthz() -> Response:

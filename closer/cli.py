@@ -128,6 +128,7 @@ PLUGIN_TABLE_MODULES = (
     "closer.auth.tables",
     "closer.audit.log",
     "consent.publisher.tables",
+    "pages.users",
 )
 
 

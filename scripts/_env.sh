@@ -18,3 +18,13 @@ if [ ! -f "$STAMP" ] || [ pyproject.toml -nt "$STAMP" ]; then
   python -m pip install --quiet -e ".[dev]"
   touch "$STAMP"
 fi
+# The web pages' browser tests and scripts/screenshots.py drive headless Chromium through chromedriver:
+# install Debian's packages when either is missing (CI runs as root; elsewhere through sudo if it can).
+if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
+  echo "==> installing chromium and chromium-driver (for the browser tests and screenshots)"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo -n"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq >/dev/null
+  $SUDO apt-get install -y -qq --no-install-recommends chromium chromium-driver >/dev/null
+fi
