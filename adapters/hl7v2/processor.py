@@ -14,6 +14,8 @@ from __future__ import annotations
 import gc
 import logging
 import multiprocessing
+import random
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import BrokenExecutor, Future, ProcessPoolExecutor
@@ -23,7 +25,7 @@ from datetime import UTC, datetime
 from typing import Any, overload
 
 import orjson
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from adapters.hl7v2 import messagestore as store
 from adapters.hl7v2.ack import build_ack
@@ -44,6 +46,7 @@ log = logging.getLogger("closer.hl7v2")
 JSON = dict[str, Any]
 
 CLASH_RETRIES = 3  # attempts at a message whose writes clash with another connection's (PostgreSQL)
+TRANSIENT_SQLSTATES = frozenset({"40P01", "40001"})  # deadlock detected, serialization failure
 PARTICIPANT_TYPE = "http://terminology.hl7.org/CodeSystem/provenance-participant-type"
 # Resources that point at a patient, re-pointed to the survivor on a merge (A40/A34).
 PATIENT_REFERENCES = (
@@ -154,9 +157,10 @@ class Hl7Processor:
             try:
                 with tx.savepoint():
                     return self._apply(DirectSession(tx), message, mapped)
-            except IntegrityError:
-                if attempt == CLASH_RETRIES:
+            except (IntegrityError, OperationalError) as exc:
+                if attempt == CLASH_RETRIES or not _clash(exc):
                     raise
+                time.sleep(random.uniform(0, 0.02 * attempt))  # let the other connection finish first
         raise AssertionError("unreachable")
 
     def replay(self, message_id: int) -> Outcome:
@@ -334,6 +338,15 @@ def _storable(text: str, limit: int | None = None) -> str:
 
 class _Duplicate(Hl7Error):
     """Another connection committed the same message first."""
+
+
+def _clash(exc: Exception) -> bool:
+    """Another connection got there first: a unique key it committed, or (PostgreSQL) a deadlock or
+    serialisation failure PostgreSQL resolved by failing this statement. Rolled back to the savepoint,
+    the message can be applied again."""
+    if isinstance(exc, IntegrityError):
+        return True
+    return getattr(getattr(exc, "orig", None), "sqlstate", None) in TRANSIENT_SQLSTATES
 
 
 def _as_error(exc: Exception) -> Hl7Error:

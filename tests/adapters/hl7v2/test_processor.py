@@ -443,3 +443,19 @@ def test_a_discharge_because_the_patient_died(processor: Hl7Processor) -> None:
     encounter = current(processor.repository, "Encounter", written(outcome, "Encounter"))
     assert encounter["status"] == "finished"
     assert encounter["hospitalization"]["dischargeDisposition"]["coding"][0]["code"] == "79"
+
+
+def test_a_deadlock_or_serialisation_failure_is_a_clash_to_retry_and_other_errors_are_not() -> None:
+    from sqlalchemy.exc import IntegrityError, OperationalError
+
+    from adapters.hl7v2.processor import _clash
+
+    class Driver(Exception):
+        def __init__(self, sqlstate: str | None) -> None:
+            self.sqlstate = sqlstate
+
+    assert _clash(IntegrityError("INSERT", {}, Driver("23505")))
+    assert _clash(OperationalError("UPDATE", {}, Driver("40P01")))  # deadlock detected
+    assert _clash(OperationalError("UPDATE", {}, Driver("40001")))  # serialization failure
+    assert not _clash(OperationalError("SELECT", {}, Driver("08006")))  # connection failure
+    assert not _clash(OperationalError("SELECT", {}, Driver(None)))
