@@ -8,7 +8,7 @@ import sys
 import click
 
 from casemgmt.settings import load_settings as load_casemgmt_settings
-from closer.auth.cli import _engine, database_option
+from closer.auth.cli import database_option, opened_store
 from closer.store.sql import SqlRepository
 from pages.users import (
     CASE_MANAGER,
@@ -57,7 +57,7 @@ def add(
     if team and team not in known:
         raise click.ClickException(f"there is no case management team '{team}' (teams: {', '.join(sorted(known))})")
     password = _read_password(password_stdin)
-    with _engine(database_url) as (engine, _):
+    with opened_store(database_url) as (engine, _):
         try:
             user = add_user(
                 engine, name, role=role, password=password, practices=practices, team=team, display_name=display_name
@@ -77,7 +77,7 @@ def add(
 @database_option
 def list_(as_json: bool, database_url: str | None) -> None:
     """List the users (never their password hashes)."""
-    with _engine(database_url) as (engine, _):
+    with opened_store(database_url) as (engine, _):
         found = list_users(engine)
     if as_json:
         click.echo(json.dumps([{**u.__dict__, "practices": list(u.practices)} for u in found], indent=2))
@@ -92,7 +92,7 @@ def list_(as_json: bool, database_url: str | None) -> None:
 @database_option
 def disable(name: str, database_url: str | None) -> None:
     """Stop NAME signing in (their open sessions end at their next request)."""
-    with _engine(database_url) as (engine, _):
+    with opened_store(database_url) as (engine, _):
         try:
             set_disabled(engine, name, True)
         except UserError as exc:
@@ -105,7 +105,7 @@ def disable(name: str, database_url: str | None) -> None:
 @database_option
 def enable(name: str, database_url: str | None) -> None:
     """Let a disabled user sign in again."""
-    with _engine(database_url) as (engine, _):
+    with opened_store(database_url) as (engine, _):
         try:
             set_disabled(engine, name, False)
         except UserError as exc:
@@ -120,7 +120,7 @@ def enable(name: str, database_url: str | None) -> None:
 def password(name: str, password_stdin: bool, database_url: str | None) -> None:
     """Set NAME's password (and lift a lock after too many wrong ones)."""
     value = _read_password(password_stdin)
-    with _engine(database_url) as (engine, _):
+    with opened_store(database_url) as (engine, _):
         try:
             set_password(engine, name, value)
         except UserError as exc:

@@ -35,6 +35,7 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 NHS = "https://fhir.nhs.uk/Id/nhs-number"
@@ -100,27 +101,18 @@ def register_client(database_url: str, key_file: Path) -> None:
 _auth: dict[str, object] = {}
 
 
-def bearer(port: int) -> str:
-    """A bearer token for the bench client from the server on `port`, renewed every TOKEN_REUSE_SECONDS."""
-    cached = _auth.get("token")
-    if isinstance(cached, tuple) and cached[0] == port and time.monotonic() - cached[1] < TOKEN_REUSE_SECONDS:
-        return str(cached[2])
+def token_from(port: int, client_id: str, private_key: Any, alg: str, kid: str | None, scopes: list[str]) -> str:
+    """An access token from the server on `port`, asked with a signed private_key_jwt client assertion."""
     from urllib.parse import urlencode
 
-    from closer.auth import keyfile
     from closer.auth.assertion import ASSERTION_TYPE, make_assertion
-    from closer.auth.keys import load_private_key
 
-    saved = keyfile.read(Path(str(_auth["key_file"])))
-    private_key, alg = load_private_key(saved.private_key)
     token_url = f"http://127.0.0.1:{port}/auth/token"
     form = {
         "grant_type": "client_credentials",
-        "scope": " ".join(saved.scopes),
+        "scope": " ".join(scopes),
         "client_assertion_type": ASSERTION_TYPE,
-        "client_assertion": make_assertion(
-            private_key, alg, client_id=saved.client_id, token_url=token_url, kid=saved.kid
-        ),
+        "client_assertion": make_assertion(private_key, alg, client_id=client_id, token_url=token_url, kid=kid),
     }
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     try:
@@ -131,7 +123,20 @@ def bearer(port: int) -> str:
         conn.close()
     if response.status != 200:
         raise SystemExit(f"token request failed: {response.status} {body[:300]!r}")
-    token = str(json.loads(body)["access_token"])
+    return str(json.loads(body)["access_token"])
+
+
+def bearer(port: int) -> str:
+    """A bearer token for the bench client from the server on `port`, renewed every TOKEN_REUSE_SECONDS."""
+    cached = _auth.get("token")
+    if isinstance(cached, tuple) and cached[0] == port and time.monotonic() - cached[1] < TOKEN_REUSE_SECONDS:
+        return str(cached[2])
+    from closer.auth import keyfile
+    from closer.auth.keys import load_private_key
+
+    saved = keyfile.read(Path(str(_auth["key_file"])))
+    private_key, alg = load_private_key(saved.private_key)
+    token = token_from(port, saved.client_id, private_key, alg, saved.kid, saved.scopes)
     _auth["token"] = (port, time.monotonic(), token)
     return token
 

@@ -448,35 +448,12 @@ def register_consumer(url: str, key_dir: Path) -> dict[str, str]:
 
 def consumer_token(port: int, consumer: dict[str, str]) -> str:
     """A token from the live server for the consumer, asked with its signed private_key_jwt assertion."""
-    from urllib.parse import urlencode
+    from bench_api import token_from  # a sibling script
 
-    from closer.auth.assertion import ASSERTION_TYPE, make_assertion
     from closer.auth.keys import load_private_key
 
     private_key, alg = load_private_key(Path(consumer["key"]).read_text())
-    assertion = make_assertion(
-        private_key,
-        alg,
-        client_id=consumer["client_id"],
-        token_url=f"http://127.0.0.1:{port}/auth/token",
-        kid=consumer["kid"] or None,
-    )
-    form = {
-        "grant_type": "client_credentials",
-        "scope": " ".join(ALERTS_SCOPES),
-        "client_assertion_type": ASSERTION_TYPE,
-        "client_assertion": assertion,
-    }
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-    try:
-        conn.request("POST", "/auth/token", urlencode(form), {"Content-Type": "application/x-www-form-urlencoded"})
-        response = conn.getresponse()
-        body = response.read()
-    finally:
-        conn.close()
-    if response.status != 200:
-        raise SystemExit(f"token request failed: {response.status} {body[:300]!r}")
-    return str(json.loads(body)["access_token"])
+    return token_from(port, consumer["client_id"], private_key, alg, consumer["kid"] or None, list(ALERTS_SCOPES))
 
 
 def _alerts_client(job: tuple[int, str, list[str]]) -> list[float]:

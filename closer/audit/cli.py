@@ -3,36 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import click
-from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import SQLAlchemyError
 
 from closer.audit.event import OUTCOMES, action_of
 from closer.audit.log import latest, verify
-from closer.settings import Settings
-from closer.store.engine import make_engine
-
-database_option = click.option(
-    "--database-url", default=None, help="The server's store; overrides CLOSER_DATABASE_URL."
-)
-
-
-@contextmanager
-def _engine(database_url: str | None) -> Iterator[Engine]:
-    settings = Settings.from_env(database_url=database_url)
-    try:
-        engine = make_engine(settings.database_url, sqlite_synchronous=settings.sqlite_synchronous)
-    except (SQLAlchemyError, ValueError, OSError) as exc:
-        safe = make_url(settings.database_url).render_as_string(hide_password=True)
-        raise click.ClickException(f"cannot open the store at {safe}: {exc}") from None
-    try:
-        yield engine
-    finally:
-        engine.dispose()
+from closer.auth.cli import database_option, opened_store
 
 
 @click.group("audit")
@@ -44,7 +21,7 @@ def audit() -> None:
 @database_option
 def verify_command(database_url: str | None) -> None:
     """Check the hash chain: exit 0 when intact, 1 naming the first broken seq and why."""
-    with _engine(database_url) as engine:
+    with opened_store(database_url) as (engine, _settings):
         result = verify(engine)
     if not result.ok:
         click.echo(result.summary(), err=True)
@@ -61,7 +38,7 @@ def list_command(patient: str | None, limit: int, as_json: bool, database_url: s
     """List the newest AuditEvents, for one patient or all."""
     if patient is not None and not patient.startswith("Patient/"):
         patient = f"Patient/{patient}"
-    with _engine(database_url) as engine:
+    with opened_store(database_url) as (engine, _settings):
         events = latest(engine, patient=patient, limit=limit)
     if as_json:
         click.echo(json.dumps(events, indent=2))

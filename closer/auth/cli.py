@@ -42,7 +42,8 @@ database_option = click.option(
 
 
 @contextmanager
-def _engine(database_url: str | None) -> Iterator[tuple[Engine, Settings]]:
+def opened_store(database_url: str | None) -> Iterator[tuple[Engine, Settings]]:
+    """The store's engine and the settings, for a command; a store that cannot be opened is a clean error."""
     settings = Settings.from_env(database_url=database_url)
     try:
         engine = make_engine(settings.database_url, sqlite_synchronous=settings.sqlite_synchronous)
@@ -133,7 +134,7 @@ def add_command(
     except (ClientError, ScopeError, KeyMaterialError) as exc:
         raise click.ClickException(str(exc)) from None
     path = key_file or keyfile.default_path(name)
-    with _engine(database_url) as (engine, settings):
+    with opened_store(database_url) as (engine, settings):
         if pair is not None:
             try:
                 keyfile.reserve(path)
@@ -183,7 +184,7 @@ def _material(jwks_path: Path | None, public_key: str | None) -> str:
 @database_option
 def list_command(as_json: bool, database_url: str | None) -> None:
     """List the registered clients, revoked ones included."""
-    with _engine(database_url) as (engine, _settings):
+    with opened_store(database_url) as (engine, _settings):
         found = list_clients(engine)
     if as_json:
         click.echo(json.dumps([c.as_dict() for c in found], indent=2))
@@ -214,7 +215,7 @@ def list_command(as_json: bool, database_url: str | None) -> None:
 @database_option
 def revoke_command(name: str, database_url: str | None) -> None:
     """Revoke client NAME: it gets no more tokens, and the ones it holds stop working at once."""
-    with _engine(database_url) as (engine, _settings):
+    with opened_store(database_url) as (engine, _settings):
         try:
             client = revoke_client(engine, name)
         except ClientError as exc:
@@ -256,7 +257,7 @@ def token(
     if url is not None:
         response = _over_http(token_endpoint(url), saved, private_key, alg, requested)
     else:
-        with _engine(database_url) as (engine, settings):
+        with opened_store(database_url) as (engine, settings):
             token_url = token_endpoint(settings.base_url) if settings.base_url else saved.token_url
             form = _form(saved, private_key, alg, requested, token_url)
             try:
