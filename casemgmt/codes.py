@@ -42,6 +42,7 @@ CARE_TEAM_ROLE_DISPLAY = {
     "case-manager": "Case manager",
     "gp-practice": "GP practice",
     "provider": "Provider",
+    "out-of-hours": "Out-of-hours team",
 }
 OUTCOME_EXTENSION = f"{STRUCTURE_DEFINITION_BASE}/episode-outcome"
 OUTCOME_SYSTEM = f"{CANONICAL_BASE}/CodeSystem/episode-outcome"

@@ -75,12 +75,16 @@ def care_team(
     practice: str | None,
     providers: tuple[str, ...],
     at: datetime,
+    out_of_hours: str | None = None,
 ) -> JSON:
-    """Who is involved: the case manager, the GP practice and each provider."""
+    """Who is involved: the case manager, the GP practice, each provider, and the locality's out-of-hours
+    team (whom an ambulance crew calls when the case management team is closed)."""
     members = [(care_manager, "case-manager")]
     if practice:
         members.append((practice, "gp-practice"))
     members.extend((p, "provider") for p in providers)
+    if out_of_hours:
+        members.append((out_of_hours, "out-of-hours"))
     return {
         "resourceType": "CareTeam",
         "id": care_team_id(patient_id, n),

@@ -25,7 +25,7 @@ from casemgmt import reviews as rv
 from casemgmt.errors import conflict, unprocessable
 from casemgmt.figures import Enrolment, ProgrammeFigures, compute
 from casemgmt.settings import ENV_VAR, CaseManagementSettings, load_settings
-from casemgmt.teams import all_organizations, team_id, team_reference
+from casemgmt.teams import all_organizations, out_of_hours_id, team_id, team_reference
 from closer.errors import FhirError
 from closer.store.repository import Repository
 from fhir_profiles.canonical import NHS_NUMBER_SYSTEM
@@ -274,7 +274,14 @@ def enrol(
     practice = lookup.practice_of(patient)
     episode = enrolments.episode(patient_id, n, team_ref, manager, chosen_tier, now, focus)
     team_resource = enrolments.care_team(
-        patient_id, n, team_ref, manager, practice[1] if practice else None, provider_refs, now
+        patient_id,
+        n,
+        team_ref,
+        manager,
+        practice[1] if practice else None,
+        provider_refs,
+        now,
+        out_of_hours=_out_of_hours(repo, settings, team_ref),
     )
     writes = [episode, team_resource]
     if focus is not None:
@@ -291,6 +298,15 @@ def _team(repo: Repository, settings: CaseManagementSettings, patient: JSON, giv
             raise unprocessable(f"Patient/{patient['id']}'s practice is served by no team; give one", "team")
         given = key
     ref = given if given.startswith("Organization/") else team_reference(given)
+    return _existing(repo, ref, "Organization", "team", hint=" (load the teams: closer casemgmt teams load)")
+
+
+def _out_of_hours(repo: Repository, settings: CaseManagementSettings, team_ref: str) -> str | None:
+    """The out-of-hours team of the case management team's locality, if settings name one."""
+    team = next((t for t in settings.teams.values() if team_reference(t.key) == team_ref), None)
+    if team is None or team.locality not in settings.out_of_hours:
+        return None
+    ref = f"Organization/{out_of_hours_id(team.locality)}"
     return _existing(repo, ref, "Organization", "team", hint=" (load the teams: closer casemgmt teams load)")
 
 

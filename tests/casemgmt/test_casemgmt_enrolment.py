@@ -105,7 +105,11 @@ def test_enrolment_makes_an_episode_and_care_team_once(client: FlaskClient, app:
     assert episode["extension"][0]["valueCoding"]["code"] == "severe"
     assert "referralRequest" not in episode
     team = read(client, "CareTeam", f"ct-{ANN}-1")
-    assert [p["member"]["reference"] for p in team["participant"]] == [MANAGER, f"Organization/{NORTH_PRACTICE}"]
+    members = [p["member"]["reference"] for p in team["participant"]]
+    assert members == [MANAGER, f"Organization/{NORTH_PRACTICE}", "Organization/ooh-north"]  # who a crew calls
+    alerts = client.get(f"/Patient/$alerts?identifier=https://fhir.nhs.uk/Id/nhs-number|{ANN}").get_json()
+    contacts = {e["resource"]["id"] for e in alerts["entry"] if e["search"]["mode"] == "include"}
+    assert {"cmt-north-1", "ooh-north"} <= contacts
     caseload = search(client, f"EpisodeOfCare?care-manager={MANAGER}&status=active")
     assert [e["id"] for e in caseload] == [episode["id"]]
 
