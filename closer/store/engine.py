@@ -9,7 +9,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
 from closer.store.schema import metadata
-from closer.store.writelock import WriteQueue, write_queue_for
+from closer.store.writelock import WriteQueue, queued, write_queue_for
 
 WRITE_OPTION = "closer_write"
 SQLITE_CACHE_KIB = 32 * 1024
@@ -25,7 +25,12 @@ def make_engine(url: str, *, sqlite_synchronous: str = "FULL", pool_size: int = 
         engine = create_engine(url, pool_size=pool_size, max_overflow=10, pool_pre_ping=True)
     else:
         raise ValueError(f"Unsupported database URL '{parsed.render_as_string(hide_password=True)}'")
-    metadata.create_all(engine)
+    # As a write transaction behind the other writers: a server, a publisher and a feed started together
+    # all create the tables, and a deferred transaction that finds a write lock taken fails at once.
+    with queued(write_queue(engine)), engine.connect() as conn:
+        conn.execution_options(**{WRITE_OPTION: True})
+        with conn.begin():
+            metadata.create_all(conn)
     return engine
 
 
