@@ -17,8 +17,9 @@ from typing import Any
 
 from closer.fhir import bundle
 from closer.store.query import parse_criterion
-from consent.alertcodes import is_dnar_flag, plan_kind
+from consent.alertcodes import codings, is_dnar_flag, plan_kind
 from consent.guard import GuardedRepository
+from consent.model import read_period
 from fhir_profiles.canonical import NHS_NUMBER_SYSTEM
 
 Resource = dict[str, Any]
@@ -77,17 +78,20 @@ def choose(matches: list[Resource], now: datetime) -> list[Resource]:
 
 
 def flag_is_active(flag: Mapping[str, Any], now: datetime) -> bool:
-    """Status active and, if it has a period, in force now."""
+    """Status active and, if it has a period, in force now (a period we cannot read is not in force)."""
     if flag.get("status") != "active":
         return False
-    period = flag.get("period") or {}
-    return _before_or_at(period.get("start"), now) and not _before(period.get("end"), now)
+    try:
+        period = read_period(flag.get("period"))
+    except ValueError:
+        return False
+    return period is None or period.covers(now)
 
 
 def allergy_is_active(allergy: Mapping[str, Any]) -> bool:
     """Clinically active (or no status given) and neither refuted nor entered in error."""
-    clinical = _codes(allergy.get("clinicalStatus"))
-    verification = _codes(allergy.get("verificationStatus"))
+    clinical = {code for _, code in codings(allergy, "clinicalStatus")}
+    verification = {code for _, code in codings(allergy, "verificationStatus")}
     if verification & {"refuted", "entered-in-error"}:
         return False
     return not clinical or "active" in clinical
@@ -117,12 +121,6 @@ def _active(resource: Mapping[str, Any]) -> bool:
     return resource.get("status") == "active"
 
 
-def _codes(concept: Any) -> set[str]:
-    if not isinstance(concept, Mapping):
-        return set()
-    return {str(c["code"]) for c in concept.get("coding") or [] if isinstance(c, Mapping) and c.get("code")}
-
-
 def _plan_date(plan: Mapping[str, Any]) -> str:
     period = plan.get("period") or {}
     return str(period.get("start") or plan.get("created") or _last_updated(plan))
@@ -130,24 +128,3 @@ def _plan_date(plan: Mapping[str, Any]) -> str:
 
 def _last_updated(resource: Mapping[str, Any]) -> str:
     return str((resource.get("meta") or {}).get("lastUpdated") or "")
-
-
-def _instant(text: Any) -> datetime | None:
-    """A FHIR date or dateTime as an aware datetime (a date means its start, in UTC), or None."""
-    if not isinstance(text, str) or not text:
-        return None
-    try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00") if "T" in text else f"{text}T00:00:00+00:00")
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def _before_or_at(text: Any, now: datetime) -> bool:
-    moment = _instant(text)
-    return moment is None or moment <= now
-
-
-def _before(text: Any, now: datetime) -> bool:
-    moment = _instant(text)
-    return moment is not None and moment < now

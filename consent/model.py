@@ -416,6 +416,12 @@ def _list(value: Any, path: str) -> list[Any]:
     return value
 
 
+def read_period(value: Any, path: str = "period") -> Period | None:
+    """A FHIR Period of any resource as instants (partial dates are their whole span); None when absent,
+    Unreadable (a ValueError) when it is not a Period."""
+    return _period(value, path)
+
+
 def _period(value: Any, path: str) -> Period | None:
     if value is None:
         return None
