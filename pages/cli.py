@@ -92,12 +92,7 @@ def list_(as_json: bool, database_url: str | None) -> None:
 @database_option
 def disable(name: str, database_url: str | None) -> None:
     """Stop NAME signing in (their open sessions end at their next request)."""
-    with opened_store(database_url) as (engine, _):
-        try:
-            set_disabled(engine, name, True)
-        except UserError as exc:
-            raise click.ClickException(str(exc)) from None
-    click.echo(f"disabled {name}")
+    _set_disabled(name, True, database_url)
 
 
 @users.command("enable")
@@ -105,12 +100,16 @@ def disable(name: str, database_url: str | None) -> None:
 @database_option
 def enable(name: str, database_url: str | None) -> None:
     """Let a disabled user sign in again."""
+    _set_disabled(name, False, database_url)
+
+
+def _set_disabled(name: str, disabled: bool, database_url: str | None) -> None:
     with opened_store(database_url) as (engine, _):
         try:
-            set_disabled(engine, name, False)
+            set_disabled(engine, name, disabled)
         except UserError as exc:
             raise click.ClickException(str(exc)) from None
-    click.echo(f"enabled {name}")
+    click.echo(f"{'disabled' if disabled else 'enabled'} {name}")
 
 
 @users.command("password")
