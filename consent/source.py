@@ -15,7 +15,15 @@ from weakref import WeakKeyDictionary
 
 from closer.store.query import parse_search
 from closer.store.repository import Repository
-from consent.engine import ConsentEngine, ConsentRequest, Consumer, Decision, PatientConsentService, Verdict
+from consent.engine import (
+    ConsentEngine,
+    ConsentRequest,
+    ConsentSource,
+    Consumer,
+    Decision,
+    PatientConsentService,
+    Verdict,
+)
 from consent.model import ACCESS, ACT_REASON_SYSTEM, DISCLOSE, Code, ParsedConsent, ResourceView, parse_consent
 from fhir_profiles.canonical import ODS_ORGANIZATION_SYSTEM
 
@@ -86,7 +94,7 @@ class DirectoryService:
         return Verdict(Decision.PROCEED, f"{view.type or 'the resource'} is not directory information")
 
 
-def consent_engine(consents: StoreConsents) -> ConsentEngine:
+def consent_engine(consents: ConsentSource) -> ConsentEngine:
     """The server's chain: directory information, then the patient's own Consents, then deny."""
     return ConsentEngine([DirectoryService(), PatientConsentService(consents)])
 

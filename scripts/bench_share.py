@@ -56,13 +56,12 @@ from closer.settings import Settings  # noqa: E402
 from closer.store.engine import make_engine  # noqa: E402
 from closer.store.sql import SqlRepository  # noqa: E402
 from consent.alertcodes import EMERGENCY_CARE_PLAN, SNOMED  # noqa: E402
+from consent.records import sharing_consent  # noqa: E402
 from fhir_profiles.canonical import NHS_NUMBER_SYSTEM, ODS_ORGANIZATION_SYSTEM  # noqa: E402
 
 PG_URL = os.environ.get("CLOSER_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 PG_SCHEMA = "closer_bench_share"
 AMBULANCE_ODS = "RYA"
-CONSENT_SCOPE = "http://terminology.hl7.org/CodeSystem/consentscope"
-PARTICIPATION = "http://terminology.hl7.org/CodeSystem/v3-ParticipationType"
 TARGET_P99_MS = 1000.0
 DRAIN_SECONDS = 120.0
 
@@ -99,30 +98,12 @@ def open_repo(url: str) -> SqlRepository:
 # -- the shared record ---------------------------------------------------------------------------------
 
 
-def consent(pid: str) -> dict:
-    resource_types = "http://hl7.org/fhir/resource-types"
-    return {
-        "resourceType": "Consent",
-        "id": f"share-{pid}",
-        "status": "active",
-        "scope": {
-            "coding": [{"system": "http://terminology.hl7.org/CodeSystem/consentscope", "code": "patient-privacy"}]
-        },
-        "category": [{"coding": [{"system": "http://loinc.org", "code": "59284-0"}]}],
-        "patient": {"reference": f"Patient/{pid}"},
-        "dateTime": "2024-01-01",
-        "provision": {
-            "type": "permit",
-            "actor": [
-                {
-                    "role": {"coding": [{"system": PARTICIPATION, "code": "IRCP"}]},
-                    "reference": {"identifier": {"system": ODS_ORGANIZATION_SYSTEM, "value": AMBULANCE_ODS}},
-                }
-            ],
-            "purpose": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActReason", "code": "ETREAT"}],
-            "class": [{"system": resource_types, "code": t} for t in ("Flag", "AllergyIntolerance", "CarePlan")],
-        },
-    }
+PUSHED_TYPES = ("Flag", "AllergyIntolerance", "CarePlan")
+
+
+def consent(pid: str, resource_types: tuple[str, ...] = PUSHED_TYPES) -> dict:
+    """The patient's Consent to share `resource_types` with the ambulance service."""
+    return sharing_consent(f"share-{pid}", pid, [AMBULANCE_ODS], resource_types, given="2024-01-01")
 
 
 def flag(pid: str, n: int) -> dict:
@@ -409,11 +390,7 @@ def seed_alerts(repo: SqlRepository, people: list[tuple[str, str]]) -> None:
     for n, (pid, _) in enumerate(people):
         batch.extend([*(make(pid, 0) for make in CHANGES), *episode(pid)])
         if n % 10 < CONSENTED_SHARE * 10:
-            shared = consent(pid)
-            shared["provision"]["class"] += [
-                {"system": "http://hl7.org/fhir/resource-types", "code": t} for t in ("EpisodeOfCare", "CareTeam")
-            ]
-            batch.append(shared)
+            batch.append(consent(pid, (*PUSHED_TYPES, "EpisodeOfCare", "CareTeam")))
         if len(batch) >= 500:
             with repo.transaction() as tx:
                 tx.put_many(batch)

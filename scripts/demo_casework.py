@@ -24,6 +24,7 @@ from closer.store.engine import make_engine
 from closer.store.query import parse_search
 from closer.store.sql import SqlRepository
 from consent.alertcodes import SNOMED
+from consent.records import sharing_consent
 from fhir_profiles.canonical import NHS_NUMBER_SYSTEM, ODS_ORGANIZATION_SYSTEM
 from pages.users import CASE_MANAGER, add_user, get_user, practitioner_resource
 from pages.workflow import triage
@@ -35,8 +36,6 @@ AMBULANCE, AE = "RYA", "RXW"
 SHARED_CLASSES = ("Flag", "AllergyIntolerance", "CarePlan", "EpisodeOfCare", "CareTeam")
 PEOPLE = 3  # enrolled in the demo; the first two consent to sharing
 CASE_MANAGER_REF = "Practitioner/cm-casey"
-PARTICIPATION = "http://terminology.hl7.org/CodeSystem/v3-ParticipationType"
-CONSENT_SCOPE = "http://terminology.hl7.org/CodeSystem/consentscope"
 
 
 def repository() -> SqlRepository:
@@ -74,35 +73,6 @@ def users(repo: SqlRepository, team: str, practice: str) -> dict[str, str]:
     PASSWORDS.write_text("".join(f"{name} {password}\n" for name, password in known.items()))
     PASSWORDS.chmod(0o600)
     return known
-
-
-def sharing_consent(patient_id: str) -> dict[str, Any]:
-    actors = [
-        {
-            "role": {
-                "coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType", "code": "IRCP"}]
-            },
-            "reference": {"identifier": {"system": ODS_ORGANIZATION_SYSTEM, "value": ods}},
-        }
-        for ods in (AMBULANCE, AE)
-    ]
-    return {
-        "resourceType": "Consent",
-        "id": f"share-{patient_id}",
-        "status": "active",
-        "scope": {
-            "coding": [{"system": "http://terminology.hl7.org/CodeSystem/consentscope", "code": "patient-privacy"}]
-        },
-        "category": [{"coding": [{"system": "http://loinc.org", "code": "59284-0", "display": "Patient Consent"}]}],
-        "patient": {"reference": f"Patient/{patient_id}"},
-        "dateTime": date.today().isoformat(),
-        "provision": {
-            "type": "permit",
-            "actor": actors,
-            "purpose": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActReason", "code": "ETREAT"}],
-            "class": [{"system": "http://hl7.org/fhir/resource-types", "code": t} for t in SHARED_CLASSES],
-        },
-    }
 
 
 def alerts(patient_id: str) -> list[dict[str, Any]]:
@@ -169,7 +139,10 @@ def enrol_people(repo: SqlRepository, team: str, casemgmt: Any) -> list[str]:
         chosen.append(patient_id)
     for n, patient_id in enumerate(chosen):
         with repo.transaction() as tx:
-            tx.put_many(alerts(patient_id) + ([sharing_consent(patient_id)] if n < 2 else []))
+            consent = sharing_consent(
+                f"share-{patient_id}", patient_id, (AMBULANCE, AE), SHARED_CLASSES, given=date.today().isoformat()
+            )
+            tx.put_many(alerts(patient_id) + ([consent] if n < 2 else []))
     return chosen
 
 
