@@ -16,7 +16,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from closer.fhir import bundle
-from closer.store.query import parse_criterion
 from consent.alertcodes import codings, is_dnar_flag, plan_kind
 from consent.guard import GuardedRepository
 from consent.model import read_period
@@ -36,8 +35,8 @@ def gather(
     their visible episodes and care teams name, judged too; types the caller's scopes do not cover
     (`readable(type)` False) are left out. Only what is returned counts as disclosed."""
     types = [t for t in ALERT_TYPES if readable(t)]
-    patients = parse_criterion("Patient", "identifier", f"{NHS_NUMBER_SYSTEM}|{nhs_number}")
-    chosen = repo.compartment(patients, types, pick=lambda found: choose(found, datetime.now(UTC)))
+    identifier = (NHS_NUMBER_SYSTEM, nhs_number)
+    chosen = repo.compartment(identifier, types, pick=lambda found: choose(found, datetime.now(UTC)))
     wanted = {key for resource in chosen for key in contact_keys(resource) if readable(key[0])}
     return chosen, repo.fetch(wanted)
 

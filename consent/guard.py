@@ -25,7 +25,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from closer.errors import FhirError
-from closer.store.query import Criterion, Include, SearchQuery
+from closer.store.query import Criterion, SearchQuery
 from closer.store.repository import HistoryEntry, OutboxEvent, Repository, SearchResult, WriteResult
 from consent.engine import ConsentEngine, ConsentRequest, Verdict
 from consent.model import ResourceView
@@ -37,8 +37,8 @@ Resource = dict[str, Any]
 PATIENT_SCOPING = frozenset({"patient", "subject", "_id"})
 # What a chain may end in: looking a resource up by its identifier or id reveals nothing about its content.
 CHAIN_LEAVES = frozenset({"identifier", "_id"})
-# Patients one identifier may name (merged records keep theirs): the page a compartment search reads.
-COMPARTMENT_PATIENTS = 50
+# How many records a compartment lookup reads at most (a patient's current alerts are a handful).
+COMPARTMENT_LIMIT = 1000
 # How many matches one consumer search may put to the engine before it is refused as too broad.
 DEFAULT_SCAN_LIMIT = 2000
 
@@ -185,25 +185,37 @@ class GuardedRepository:
 
     def compartment(
         self,
-        patients: Criterion,
+        identifier: tuple[str, str],
         resource_types: list[str],
         pick: Callable[[list[Resource]], list[Resource]] = list,
     ) -> list[Resource]:
-        """The resources of `resource_types` that name a Patient matching `patients` (say, by NHS number)
-        as their patient: `pick` chooses among them (the current plan of each kind, say), then each chosen
-        one is judged. The Patients themselves only scope the search: they are not returned, so they need
-        not be visible, and a Consent that shares Flags but not demographics still gets the DNAR flag to a
-        crew. One search, where a lookup and then a search per type would cost a query plan each."""
-        if not resource_types:
-            return []
-        query = SearchQuery(
-            "Patient",
-            [patients],
-            count=COMPARTMENT_PATIENTS,
-            revincludes=[Include(t, "patient") for t in resource_types],
-            total="none",
+        """The resources of `resource_types` whose `patient` is a Patient with this (system, value)
+        identifier (an NHS number names more than one after a merge): `pick` chooses among them (the
+        current plan of each kind, say), then each chosen one is judged. The Patients themselves only
+        scope the lookup: they are not returned, so they need not be visible, and a Consent that shares
+        Flags but not demographics still gets the DNAR flag to a crew."""
+        found = self.inner.referring_identified(
+            resource_types, "patient", "Patient", identifier, limit=COMPARTMENT_LIMIT
         )
-        return self.show([r for r in pick(self.inner.search(query).included) if self.allowed(r)])
+        return self.show([r for r in pick(found) if self.allowed(r)])
+
+    def referring(
+        self, source_types: list[str], param: str, target_type: str, target_ids: list[str], *, limit: int | None = None
+    ) -> list[Resource]:
+        found = self.inner.referring(source_types, param, target_type, target_ids, limit=limit)
+        return self.show([r for r in found if self.allowed(r)])
+
+    def referring_identified(
+        self,
+        source_types: list[str],
+        param: str,
+        target_type: str,
+        identifier: tuple[str, str],
+        *,
+        limit: int | None = None,
+    ) -> list[Resource]:
+        found = self.inner.referring_identified(source_types, param, target_type, identifier, limit=limit)
+        return self.show([r for r in found if self.allowed(r)])
 
     def fetch(self, keys: set[tuple[str, str]]) -> list[Resource]:
         """The current resources with these (type, id) keys, each judged, in key order."""

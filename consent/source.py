@@ -30,9 +30,6 @@ from fhir_profiles.canonical import ODS_ORGANIZATION_SYSTEM
 ORGANIZATION_TTL_SECONDS = 60.0
 _ORGANIZATIONS: WeakKeyDictionary[Repository, dict[str, tuple[float, str | None]]] = WeakKeyDictionary()
 
-# A patient has a handful of Consents; read them in pages of this size.
-_PAGE = 100
-
 # Directory and definitional resources: no patient's record, needed to act on one (who to call, what a
 # code means). Consumers may read them without a patient's consent.
 DIRECTORY_TYPES = frozenset(
@@ -64,17 +61,10 @@ class StoreConsents:
         return self._cache[patient]
 
     def raw(self, patient: str) -> list[dict[str, Any]]:
-        """The patient's Consent resources as stored, every status (the engine decides which count)."""
-        found: list[dict[str, Any]] = []
-        offset = 0
-        while True:
-            query = parse_search("Consent", [("patient", patient)], strict=True, max_count=_PAGE)
-            query.count, query.offset, query.total = _PAGE, offset, "none"
-            result = self._repo.search(query)
-            found.extend(result.matches)
-            if not result.has_more:
-                return found
-            offset += _PAGE
+        """The patient's (`Patient/<id>`) Consent resources as stored, every status (the engine decides
+        which count), all of them: a withdrawal left out would share what it withdrew."""
+        target_type, _, target_id = patient.partition("/")
+        return self._repo.referring(["Consent"], "patient", target_type, [target_id])
 
     def forget(self, patient: str) -> None:
         """Drop a patient's cached Consents (a long-running worker saw one change)."""

@@ -89,3 +89,17 @@ class Repository(Protocol):
     def read_many(self, keys: set[tuple[str, str]]) -> dict[tuple[str, str], tuple[Resource, bool]]: ...
 
     def events(self, after_seq: int = 0, limit: int = 100) -> Iterator[OutboxEvent]: ...
+
+    def referring(
+        self, source_types: list[str], param: str, target_type: str, target_ids: list[str], *, limit: int | None = None
+    ) -> list[Resource]: ...
+
+    def referring_identified(
+        self,
+        source_types: list[str],
+        param: str,
+        target_type: str,
+        identifier: tuple[str, str],
+        *,
+        limit: int | None = None,
+    ) -> list[Resource]: ...
