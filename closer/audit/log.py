@@ -20,7 +20,7 @@ from functools import cache
 from typing import Any
 
 import orjson
-from sqlalchemy import BigInteger, Column, Index, Integer, String, Table, Text, select, update
+from sqlalchemy import BigInteger, Column, Index, Integer, String, Table, Text, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
@@ -28,6 +28,7 @@ from closer.audit.chain import GENESIS, Link, VerifyResult, canonical, check_cha
 from closer.audit.event import Disclosure, build_event
 from closer.store.dates import to_us
 from closer.store.engine import WRITE_OPTION
+from closer.store.groupcommit import GroupCommit
 from closer.store.schema import metadata
 from closer.store.writelock import WriteQueue, queued, write_queue_for
 
@@ -59,6 +60,14 @@ audit_head = Table(
 
 TABLES = (audit_log, audit_head)
 
+# Statements built once: every audited request runs them.
+_LOCK_HEAD = select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == HEAD_ID).with_for_update()
+_INSERT_LINK = audit_log.insert()
+_UPDATE_HEAD = (
+    update(audit_head).where(audit_head.c.id == HEAD_ID).values(seq=bindparam("head_seq"), hash=bindparam("head_hash"))
+)
+_Append = tuple[tuple[Disclosure, ...], datetime]  # one call's disclosures and their moment
+
 _ensured: weakref.WeakSet[Engine] = weakref.WeakSet()
 _ensure_lock = threading.Lock()
 
@@ -89,41 +98,78 @@ def _writing(engine: Engine) -> Iterator[Connection]:
 
 
 def record(engine: Engine, disclosures: Sequence[Disclosure], *, now: datetime | None = None) -> None:
-    """Append one AuditEvent per Disclosure to the chain, durably, in one transaction, before returning."""
+    """Append one AuditEvent per Disclosure to the chain, durably, before returning. Concurrent calls in this
+    process are committed together (closer.store.groupcommit): one flush for many requests' audits."""
     if not disclosures:
         return
     moment = now or datetime.now(UTC)
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    recorded = to_us(moment)
     ensure_tables(engine)
+    _appender(engine).submit((tuple(disclosures), moment))
+
+
+_APPENDERS: weakref.WeakKeyDictionary[Engine, GroupCommit[_Append]] = weakref.WeakKeyDictionary()
+_appenders_lock = threading.Lock()
+
+
+def _appender(engine: Engine) -> GroupCommit[_Append]:
+    with _appenders_lock:
+        found = _APPENDERS.get(engine)
+        if found is None:
+            found = _APPENDERS[engine] = GroupCommit(lambda items: _append(engine, items))
+        return found
+
+
+def _append(engine: Engine, items: list[_Append]) -> list[BaseException | None]:
+    """Link every item's events onto the chain in one transaction; an item whose events cannot be built
+    is left out (its caller gets the error) and the others go on."""
+    errors: list[BaseException | None] = []
     with _writing(engine) as conn:
         seq, prev = _lock_head(conn)
         rows = []
-        for disclosure in disclosures:
-            seq += 1
-            event = canonical(build_event(disclosure, moment, event_id=f"audit-{seq}"))
-            digest = link_hash(prev, seq, recorded, disclosure.patient, disclosure.recipient, event)
-            rows.append(
-                {
-                    "seq": seq,
-                    "recorded": recorded,
-                    "patient": disclosure.patient,
-                    "recipient": disclosure.recipient,
-                    "event": event,
-                    "prev_hash": prev,
-                    "hash": digest,
-                }
-            )
-            prev = digest
-        conn.execute(audit_log.insert(), rows)
-        conn.execute(update(audit_head).where(audit_head.c.id == HEAD_ID).values(seq=seq, hash=prev))
+        for disclosures, moment in items:
+            try:
+                linked = _linked(disclosures, moment, seq, prev)
+            except Exception as exc:
+                errors.append(exc)
+                continue
+            errors.append(None)
+            rows.extend(linked)
+            if linked:
+                seq, prev = linked[-1]["seq"], linked[-1]["hash"]
+        if rows:
+            conn.execute(_INSERT_LINK, rows)
+            conn.execute(_UPDATE_HEAD, {"head_seq": seq, "head_hash": prev})
+    return errors
+
+
+def _linked(disclosures: Sequence[Disclosure], moment: datetime, seq: int, prev: str) -> list[dict[str, Any]]:
+    """The audit_log rows of one call's disclosures, chained on from (seq, prev)."""
+    recorded = to_us(moment)
+    rows = []
+    for disclosure in disclosures:
+        seq += 1
+        event = canonical(build_event(disclosure, moment, event_id=f"audit-{seq}"))
+        digest = link_hash(prev, seq, recorded, disclosure.patient, disclosure.recipient, event)
+        rows.append(
+            {
+                "seq": seq,
+                "recorded": recorded,
+                "patient": disclosure.patient,
+                "recipient": disclosure.recipient,
+                "event": event,
+                "prev_hash": prev,
+                "hash": digest,
+            }
+        )
+        prev = digest
+    return rows
 
 
 def _lock_head(conn: Connection) -> tuple[int, str]:
     """The head (seq, hash), locked until commit; made on the first append."""
-    locking = select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == HEAD_ID).with_for_update()
-    head = conn.execute(locking).first()
+    head = conn.execute(_LOCK_HEAD).first()
     if head is None:
         tail = conn.execute(select(audit_log.c.seq, audit_log.c.hash).order_by(audit_log.c.seq.desc()).limit(1)).first()
         start = (tail.seq, tail.hash) if tail is not None else (0, GENESIS)
@@ -131,7 +177,7 @@ def _lock_head(conn: Connection) -> tuple[int, str]:
             log.warning("audit_head was missing: the chain continues from seq %s", tail.seq)
         insert = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(audit_head)
         conn.execute(insert.values(id=HEAD_ID, seq=start[0], hash=start[1]).on_conflict_do_nothing())
-        head = conn.execute(locking).one()  # another first writer may have won: its head, locked
+        head = conn.execute(_LOCK_HEAD).one()  # another first writer may have won: its head, locked
     return int(head.seq), str(head.hash)
 
 

@@ -17,7 +17,7 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, select
+from sqlalchemy import and_, bindparam, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
@@ -52,6 +52,18 @@ MAX_TOKEN_LENGTH = 512
 
 def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+# The holder of a bearer token, built once: every FHIR request asks it.
+_TOKEN_HOLDER = (
+    select(
+        auth_tokens.c.scopes,
+        auth_tokens.c.expires,
+        *(auth_clients.c[name] for name in ("client_id", "name", "kind", "organization", "purpose", "revoked_at")),
+    )
+    .select_from(auth_tokens.join(auth_clients, auth_tokens.c.client_id == auth_clients.c.client_id))
+    .where(auth_tokens.c.token_hash == bindparam("token_hash"))
+)
 
 
 @dataclass(frozen=True)
@@ -190,14 +202,8 @@ class TokenService:
         """The client behind an access token, or a 401 AuthFailure (unknown, expired, or client revoked)."""
         if not token or len(token) > MAX_TOKEN_LENGTH:
             raise invalid_token("The access token is not valid")
-        t, c = auth_tokens.c, auth_clients.c
-        query = (
-            select(t.scopes, t.expires, c.client_id, c.name, c.kind, c.organization, c.purpose, c.revoked_at)
-            .select_from(auth_tokens.join(auth_clients, t.client_id == c.client_id))
-            .where(t.token_hash == hash_token(token))
-        )
         with self.engine.connect() as conn:
-            row = conn.execute(query).first()
+            row = conn.execute(_TOKEN_HOLDER, {"token_hash": hash_token(token)}).first()
         if row is None:
             raise invalid_token("The access token is not known to this server")
         if row.expires <= to_us(self.clock()):
