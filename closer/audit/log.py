@@ -4,8 +4,9 @@
 single row (id 1) with the last seq and hash, updated in the same transaction as each append, so a deleted
 tail shows. Appends are serialised, so the chain stays linear across threads and processes: on SQLite by
 the store's write queue and BEGIN IMMEDIATE, on PostgreSQL by locking the head row (SELECT ... FOR UPDATE).
-The head row is made by the first append, not with the tables, so an unused store stays empty (and
-`closer store copy` can copy into it).
+Concurrent appends in one process share a transaction (closer.store.groupcommit). The head row is made
+by the first append, not with the tables, so an unused store stays empty (and `closer store copy` can copy
+into it).
 """
 
 from __future__ import annotations
