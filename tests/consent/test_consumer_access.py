@@ -8,6 +8,7 @@ deletions, the limits on consumer searches, and that nothing is disclosed unless
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -18,6 +19,8 @@ from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 from closer.audit import events_for, verify
+from closer.auth.principal import Principal
+from consent.access import guard_for
 from fhir_profiles.canonical import NHS_NUMBER_SYSTEM
 
 JSON = dict[str, Any]
@@ -301,3 +304,29 @@ def test_consent_check_explains_a_decision_to_an_operator(loaded: FlaskClient) -
 def test_consent_check_is_not_for_consumers(app: Flask, loaded: FlaskClient) -> None:
     curious = Consumer(app, sharing.Consumer("curious", "RYA", "ETREAT"), ("system/Consent.read",))
     assert curious.get("/$consent-check?consumer=RYA&resource=Flag/p1-dnar").status_code == 403
+
+
+# -- the guarded one-statement lookups ----------------------------------------------------------------------
+
+REFERRING_TYPES = ["AllergyIntolerance", "CarePlan", "Flag"]
+
+
+def test_guarded_lookups_give_what_the_consumer_searches_give(app: Flask, ambulance: Consumer) -> None:
+    """`referring` and `referring_identified` through the guard agree with the consumer's own searches, and
+    what they return is what the guard notes as shown."""
+    who = sharing.AMBULANCE
+    principal = Principal("bench", who.name, "system", who.ods, (), datetime.now(UTC), who.purpose)
+    seen = []
+    for patient in sharing.PATIENTS:
+        expected = sorted(
+            (kind, rid) for kind in REFERRING_TYPES for rid in ambulance.ids(f"/{kind}?patient=Patient/{patient}")
+        )
+        guard = guard_for(app.extensions["closer.repository"], principal, datetime.now(UTC))
+        by_id = guard.referring(REFERRING_TYPES, "patient", "Patient", [patient])
+        assert [(r["resourceType"], r["id"]) for r in by_id] == expected
+        system, _, value = nhs(patient).partition("|")
+        by_number = guard.referring_identified(REFERRING_TYPES, "patient", "Patient", (system, value))
+        assert [(r["resourceType"], r["id"]) for r in by_number] == expected
+        assert {ref.split("/_history")[0] for ref in guard.shown} == {f"{k}/{i}" for k, i in expected}
+        seen.append(len(expected))
+    assert min(seen) == 0 < max(seen)  # some patients share these records with the ambulance service, some not
