@@ -18,8 +18,8 @@ from adapters.report import IngestReport
 from adapters.rows import RowPlan
 from adapters.writing import ensure, exists, put
 from closer.errors import FhirError
-from closer.store.query import parse_search
 from closer.store.repository import Repository, Resource
+from closer.store.searching import search_all
 
 logger = logging.getLogger(__name__)
 
@@ -145,7 +145,7 @@ def apply_plans(tx: Repository, plans: list[RowPlan]) -> list[bool]:
             anchor_writer = written_by.get(supersession.anchor, index) if supersession.anchor else index
             if anchor_writer != index or plan.key in earlier_keys:
                 raise _NeedsRowByRow("a supersession needs what this batch has written")
-            for resource in _search_all(tx, supersession.resource_type, supersession.search):
+            for resource in list(search_all(tx, supersession.resource_type, list(supersession.search), SEARCH_PAGE)):
                 if resource["id"] not in supersession.keep:
                     wanted = supersession.change(resource)
                     if wanted != resource:
@@ -186,7 +186,7 @@ def apply_plan(tx: Repository, plan: RowPlan) -> bool:
     for supersession in plan.supersessions:
         if supersession.anchor is not None and not exists(tx, *supersession.anchor):
             continue
-        for resource in _search_all(tx, supersession.resource_type, supersession.search):
+        for resource in list(search_all(tx, supersession.resource_type, list(supersession.search), SEARCH_PAGE)):
             if resource["id"] in supersession.keep:
                 continue
             wanted = supersession.change(resource)
@@ -206,19 +206,6 @@ def _guarded(resource: Resource, write: Callable[[Resource], T]) -> T:
         return write(resource)
     except FhirError as exc:
         raise RowRejected(f"{resource['resourceType']}/{resource['id']}: {describe(exc)}") from exc
-
-
-def _search_all(tx: Repository, resource_type: str, params: tuple[tuple[str, str], ...]) -> list[Resource]:
-    """Every match, all pages read before the caller changes any of them."""
-    found: list[Resource] = []
-    while True:
-        query = parse_search(resource_type, params, strict=True, default_count=SEARCH_PAGE)
-        query.offset = len(found)
-        query.total = "none"
-        result = tx.search(query)
-        found.extend(result.matches)
-        if not result.has_more or not result.matches:
-            return found
 
 
 def describe(exc: FhirError) -> str:
