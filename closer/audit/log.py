@@ -14,10 +14,8 @@ from __future__ import annotations
 import logging
 import threading
 import weakref
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from datetime import UTC, datetime
-from functools import cache
 from typing import Any
 
 import orjson
@@ -28,10 +26,9 @@ from sqlalchemy.engine import Connection, Engine
 from closer.audit.chain import GENESIS, Link, VerifyResult, canonical, check_chain, link_hash
 from closer.audit.event import Disclosure, build_event
 from closer.store.dates import to_us
-from closer.store.engine import WRITE_OPTION
+from closer.store.engine import writing
 from closer.store.groupcommit import GroupCommit
 from closer.store.schema import metadata
-from closer.store.writelock import WriteQueue, queued, write_queue_for
 
 log = logging.getLogger("closer.audit")
 
@@ -74,28 +71,16 @@ _ensure_lock = threading.Lock()
 
 
 def ensure_tables(engine: Engine) -> None:
-    """Create the tables once per engine (make_engine creates them too when this module was imported first)."""
+    """Create the tables once per engine (make_engine creates them too when this module was imported first).
+    Every audited request calls this: once an engine is known, no lock is taken."""
+    if engine in _ensured:
+        return
     with _ensure_lock:
         if engine in _ensured:
             return
         for table in TABLES:
             table.create(engine, checkfirst=True)
         _ensured.add(engine)
-
-
-@cache
-def _queue(database: str) -> WriteQueue | None:
-    return write_queue_for(database)
-
-
-@contextmanager
-def _writing(engine: Engine) -> Iterator[Connection]:
-    """A write transaction queued behind the store's other SQLite writers (PostgreSQL needs no queue)."""
-    queue = _queue(engine.url.database or "") if engine.dialect.name == "sqlite" else None
-    with queued(queue), engine.connect() as conn:
-        conn.execution_options(**{WRITE_OPTION: True})
-        with conn.begin():
-            yield conn
 
 
 def record(engine: Engine, disclosures: Sequence[Disclosure], *, now: datetime | None = None) -> None:
@@ -126,7 +111,7 @@ def _append(engine: Engine, items: list[_Append]) -> list[BaseException | None]:
     """Link every item's events onto the chain in one transaction; an item whose events cannot be built
     is left out (its caller gets the error) and the others go on."""
     errors: list[BaseException | None] = []
-    with _writing(engine) as conn:
+    with writing(engine) as conn:
         seq, prev = _lock_head(conn)
         rows = []
         for disclosures, moment in items:

@@ -20,8 +20,9 @@ from sqlalchemy.exc import IntegrityError
 
 from closer.auth.keys import KeySet, load_key_set
 from closer.auth.scopes import Scope, format_scopes, parse_scopes
-from closer.auth.tables import auth_clients, auth_tokens, ensure_tables, to_us, writing
+from closer.auth.tables import auth_clients, auth_tokens, ensure_tables, to_us
 from closer.store.dates import from_us
+from closer.store.engine import writing
 
 SYSTEM = "system"
 INTERNAL = "internal"

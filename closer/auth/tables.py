@@ -8,16 +8,11 @@ since the epoch (UTC), as in the store's tables.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from functools import cache
-
 from sqlalchemy import BigInteger, Column, Index, String, Table, Text, inspect, text
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Engine
 
-from closer.store.engine import WRITE_OPTION
+from closer.store.engine import writing
 from closer.store.schema import metadata
-from closer.store.writelock import WriteQueue, queued, write_queue_for
 
 auth_clients = Table(
     "auth_clients",
@@ -71,21 +66,6 @@ def _add_purpose_column(engine: Engine) -> None:
     if "purpose" not in columns:
         with writing(engine) as conn:
             conn.execute(text("ALTER TABLE auth_clients ADD COLUMN purpose VARCHAR(16) NOT NULL DEFAULT 'TREAT'"))
-
-
-@cache
-def _queue(database: str) -> WriteQueue | None:
-    return write_queue_for(database)
-
-
-@contextmanager
-def writing(engine: Engine) -> Iterator[Connection]:
-    """A write transaction that queues behind the store's other SQLite writers (as the repository's do)."""
-    queue = _queue(engine.url.database or "") if engine.dialect.name == "sqlite" else None
-    with queued(queue), engine.connect() as conn:
-        conn.execution_options(**{WRITE_OPTION: True})
-        with conn.begin():
-            yield conn
 
 
 def to_us(seconds: float) -> int:

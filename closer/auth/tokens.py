@@ -40,8 +40,9 @@ from closer.auth.errors import (
 )
 from closer.auth.principal import Principal
 from closer.auth.scopes import Scope, ScopeError, format_scopes, not_covered, parse_scopes
-from closer.auth.tables import auth_clients, auth_jti, auth_tokens, ensure_tables, to_us, writing
+from closer.auth.tables import auth_clients, auth_jti, auth_tokens, ensure_tables, to_us
 from closer.store.dates import from_us
+from closer.store.engine import writing
 
 GRANT_TYPE = "client_credentials"
 DEFAULT_LIFETIME = 300  # seconds an access token lives

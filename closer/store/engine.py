@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import cache
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
 from closer.store.schema import metadata
@@ -27,10 +30,8 @@ def make_engine(url: str, *, sqlite_synchronous: str = "FULL", pool_size: int = 
         raise ValueError(f"Unsupported database URL '{parsed.render_as_string(hide_password=True)}'")
     # As a write transaction behind the other writers: a server, a publisher and a feed started together
     # all create the tables, and a deferred transaction that finds a write lock taken fails at once.
-    with queued(write_queue(engine)), engine.connect() as conn:
-        conn.execution_options(**{WRITE_OPTION: True})
-        with conn.begin():
-            metadata.create_all(conn)
+    with writing(engine) as conn:
+        metadata.create_all(conn)
     return engine
 
 
@@ -68,5 +69,21 @@ def is_postgres(engine: Engine) -> bool:
 
 
 def write_queue(engine: Engine) -> WriteQueue | None:
-    """A queue for this engine's writers: SQLite files need one, PostgreSQL does not."""
-    return write_queue_for(engine.url.database) if engine.dialect.name == "sqlite" else None
+    """The queue for this engine's writers (one per database file in a process): SQLite files need one,
+    PostgreSQL does not."""
+    return _queue_for(engine.url.database or "") if engine.dialect.name == "sqlite" else None
+
+
+@cache
+def _queue_for(database: str) -> WriteQueue | None:
+    return write_queue_for(database)
+
+
+@contextmanager
+def writing(engine: Engine) -> Iterator[Connection]:
+    """A write transaction queued behind the store's other SQLite writers (PostgreSQL needs no queue), for
+    tables written outside the Repository: auth, audit, publisher, runs."""
+    with queued(write_queue(engine)), engine.connect() as conn:
+        conn.execution_options(**{WRITE_OPTION: True})
+        with conn.begin():
+            yield conn
