@@ -18,7 +18,8 @@ from consent.engine import ConsentEngine, Decision
 from consent.guard import DEFAULT_SCAN_LIMIT, Decided, GuardedRepository
 from consent.source import StoreConsents, consent_engine, consent_request, consumer
 
-SUCCESS, REFUSED = "0", "4"  # AuditEvent.outcome codes
+SUCCESS, REFUSED, FAILED = "0", "4", "8"  # AuditEvent.outcome codes
+NOTHING_SENT = "the request failed, so nothing was disclosed"
 
 
 def guard_for(
@@ -65,7 +66,9 @@ def disclosures(
         )
 
     if not decisions:
-        return [record(None, (), "8" if failed else SUCCESS, "nothing matched, so nothing was disclosed")]
+        if failed:
+            return [record(None, (), FAILED, NOTHING_SENT)]
+        return [record(None, (), SUCCESS, "nothing matched, so nothing was disclosed")]
     by_patient: dict[str | None, list[Decided]] = {}
     for decided in decisions:
         owners: list[str | None] = [*sorted(decided.patients)] or [None]
@@ -74,6 +77,9 @@ def disclosures(
     found = []
     for patient, items in by_patient.items():
         permitted = [d for d in items if d.verdict.permitted]
+        if failed:  # the reply was an error: whatever was judged, nothing of it left
+            found.append(record(patient, (), FAILED, NOTHING_SENT))
+            continue
         sent = list(dict.fromkeys(d.reference for d in permitted if d.reference in shown))
         if permitted:
             reasons = "; ".join(dict.fromkeys(_words(d) for d in permitted))
