@@ -12,7 +12,7 @@ patient who does not exist, both give the same empty Bundle: nothing leaks.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from closer.fhir import bundle
@@ -36,7 +36,7 @@ def gather(
     (`readable(type)` False) are left out. Only what is returned counts as disclosed."""
     types = [t for t in ALERT_TYPES if readable(t)]
     identifier = (NHS_NUMBER_SYSTEM, nhs_number)
-    chosen = repo.compartment(identifier, types, pick=lambda found: choose(found, datetime.now(UTC)))
+    chosen = repo.compartment(identifier, types, pick=lambda found: choose(found, repo.request.moment))  # one clock
     wanted = {key for resource in chosen for key in contact_keys(resource) if readable(key[0])}
     return chosen, repo.fetch(wanted)
 

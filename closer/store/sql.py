@@ -16,7 +16,6 @@ from typing import Any
 import orjson
 from sqlalchemy import (
     Connection,
-    Dialect,
     Engine,
     Table,
     and_,
@@ -160,21 +159,13 @@ def _inserted_columns(table: Table) -> tuple[str, ...]:
     return tuple(c.name for c in table.columns if not (c.primary_key and c.autoincrement is True))
 
 
-# Parameter markers for a driver's positional style; the drivers we use (sqlite3, psycopg) take one of these.
-_MARKS = {"qmark": "?", "format": "%s", "pyformat": "%s"}
-
-
 @functools.cache
-def _driver_insert(dialect: Dialect, table: Table) -> tuple[str, bool]:
-    """(SQL in the driver's parameter style, positional?) for inserting a buffered row of `table`: with
-    positional markers the buffered tuples go to the driver as they are."""
+def _sqlite_insert(table: Table) -> str:
+    """The INSERT of a buffered row of `table` in sqlite3's positional style, so the buffered tuples go to
+    the driver as they are (PostgreSQL takes them through COPY, see _copy_rows)."""
     columns = _inserted_columns(table)
-    mark = _MARKS.get(dialect.paramstyle)
-    if mark is not None:
-        quote = dialect.identifier_preparer.quote
-        names, marks = ", ".join(quote(c) for c in columns), ", ".join([mark] * len(columns))
-        return f"INSERT INTO {quote(table.name)} ({names}) VALUES ({marks})", True
-    return str(insert(table).inline().compile(dialect=dialect, column_keys=list(columns))), False
+    names = ", ".join(f'"{c}"' for c in columns)
+    return f'INSERT INTO "{table.name}" ({names}) VALUES ({", ".join("?" * len(columns))})'
 
 
 def _copy_rows(conn: Connection, table: Table, rows: list[tuple[Any, ...]]) -> None:
@@ -280,10 +271,10 @@ class SqlRepository:
 
     def _flush(self) -> None:
         """Insert the buffered history, outbox and index rows, one executemany per table (on PostgreSQL one
-        COPY, see _copy_rows). The statement
-        is compiled once per table and run at the driver level: these rows hold only strings, numbers and
-        booleans, which need none of SQLAlchemy's per-row parameter processing (a measured hot path), and
-        are buffered as tuples in column order, which the driver takes as they are."""
+        COPY, see _copy_rows). The statement is made once per table and run at the driver level: these rows
+        hold only strings, numbers and booleans, which need none of SQLAlchemy's per-row parameter
+        processing (a measured hot path), and are buffered as tuples in column order, which the driver
+        takes as they are."""
         conn = self._conn
         for table, rows in self._pending.items():
             if rows:
@@ -291,12 +282,7 @@ class SqlRepository:
                 if is_postgres(self.engine):
                     _copy_rows(conn, table, rows)
                     continue
-                sql, positional = _driver_insert(conn.dialect, table)
-                if positional:
-                    conn.exec_driver_sql(sql, rows)
-                else:
-                    columns = _inserted_columns(table)
-                    conn.exec_driver_sql(sql, [dict(zip(columns, row, strict=True)) for row in rows])
+                conn.exec_driver_sql(_sqlite_insert(table), rows)
         self._pending = {}
 
     def _buffer(self, table: Table, rows: list[tuple[Any, ...]]) -> None:
