@@ -17,7 +17,6 @@ from closer.store.dates import MAX_US, MIN_US, BadDate, date_range
 from closer.store.schema import INDEX_TABLES
 from closer.store.searchparams import SearchParam, params_for
 
-Row = dict[str, Any]
 TOKEN_MAX = 512
 STRING_NORM_MAX = 256
 _CONTACT_SYSTEMS = frozenset({"phone", "fax", "email", "pager", "url", "sms", "other"})
@@ -49,15 +48,6 @@ def values_at(resource: Any, path: str | tuple[str, ...]) -> Iterator[Any]:
     yield from current
 
 
-# The columns after res_type and res_id of each index table, in table order. Rows are made as tuples of
-# the values after "param" (what the *_values makers yield), and shown as dicts by index_rows and *_rows.
-COLUMNS = {
-    "token": ("param", "system", "code"),
-    "string": ("param", "norm", "raw"),
-    "date": ("param", "low", "high"),
-    "reference": ("param", "target_type", "target_id", "target_url", "id_system", "id_value"),
-    "number": ("param", "value", "system", "code", "unit"),
-}
 TABLE_OF = {kind: table.name.removeprefix("idx_") for kind, table in INDEX_TABLES.items()}  # param type -> table
 Tuples = dict[str, list[tuple[Any, ...]]]
 
@@ -153,21 +143,9 @@ def _extractor(resource_type: str) -> _Extractor:
 
 
 def index_tuples(resource: dict[str, Any]) -> Tuples:
-    """The index rows of a resource under our search parameter table, as tuples in COLUMNS order."""
+    """The index rows of a resource under our search parameter table, as tuples of each index table's
+    columns after res_type and res_id, keyed by table name."""
     return _extractor(resource["resourceType"]).tuples(resource)
-
-
-def index_rows(resource: dict[str, Any], params: dict[str, SearchParam]) -> dict[str, list[Row]]:
-    """Rows for every index table, keyed by table name ("token", "string", ...)."""
-    resource_type = resource.get("resourceType")
-    registered = isinstance(resource_type, str) and params is params_for(resource_type)
-    extractor = _extractor(resource_type) if registered else _Extractor(params)
-    return {table: [_as_row(table, row) for row in rows] for table, rows in extractor.tuples(resource).items()}
-
-
-def _as_row(table: str, values: tuple[Any, ...], with_param: bool = True) -> Row:
-    columns = COLUMNS[table] if with_param else COLUMNS[table][1:]
-    return dict(zip(columns, values, strict=True))
 
 
 # Row makers: each appends the rows of one value to `out`, as tuples of the table's columns after "param".
@@ -284,30 +262,3 @@ _VALUE_MAKERS: dict[str, Callable[[Any, Made], None]] = {
     "quantity": number_values,
     "number": number_values,
 }
-
-
-def _rows_of(table: str, maker: Callable[[Any, Made], None], value: Any) -> Iterator[Row]:
-    made: Made = []
-    maker(value, made)
-    return (_as_row(table, row, with_param=False) for row in made)
-
-
-# The rows of one value as dicts of their columns (what index_rows shows, without "param").
-def token_rows(value: Any) -> Iterator[Row]:
-    return _rows_of("token", token_values, value)
-
-
-def string_rows(value: Any) -> Iterator[Row]:
-    return _rows_of("string", string_values, value)
-
-
-def date_rows(value: Any) -> Iterator[Row]:
-    return _rows_of("date", date_values, value)
-
-
-def reference_rows(value: Any) -> Iterator[Row]:
-    return _rows_of("reference", reference_values, value)
-
-
-def number_rows(value: Any) -> Iterator[Row]:
-    return _rows_of("number", number_values, value)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from closer.store.extract import COLUMNS
+from extract_rows import COLUMNS
+
 from closer.store.schema import INDEX_TABLES, outbox, resource_history, resources
 from closer.store.sql import _inserted_columns
 

@@ -5,22 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from extract_rows import Row, date_rows, index_rows, number_rows, reference_rows, string_rows, token_rows
 from fhirdata import NHS, SNOMED, condition, observation, patient
 
 from closer.store.dates import MAX_US, MIN_US, date_range
-from closer.store.extract import (
-    STRING_NORM_MAX,
-    TOKEN_MAX,
-    Row,
-    date_rows,
-    index_rows,
-    normalise,
-    number_rows,
-    reference_rows,
-    string_rows,
-    token_rows,
-    values_at,
-)
+from closer.store.extract import STRING_NORM_MAX, TOKEN_MAX, normalise, values_at
 from closer.store.searchparams import params_for
 
 

@@ -1,4 +1,4 @@
-"""The index extraction (closer.store.extract.index_rows: params grouped by path, rows made as tuples) gives
+"""The index extraction (extract_rows.index_rows: params grouped by path, rows made as tuples) gives
 exactly the rows of the plain algorithm it replaced, kept here as the oracle: every param of the resource
 type, every value at each of its paths, each value's rows, reference targets filtered, duplicates dropped."""
 
@@ -9,20 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from extract_rows import Row, date_rows, index_rows, number_rows, reference_rows, string_rows, token_rows
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from closer.store.extract import (
-    Row,
-    date_rows,
-    index_rows,
-    index_tuples,
-    number_rows,
-    reference_rows,
-    string_rows,
-    token_rows,
-    values_at,
-)
+from closer.store.extract import index_tuples, values_at
 from closer.store.searchparams import SEARCH_PARAMS, SearchParam, params_for
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from extract_rows import COLUMNS
 from hl7apy.consts import VALIDATION_LEVEL
 from hl7apy.core import Message as Hl7apyMessage
 from hl7apy.parser import parse_message
@@ -22,7 +23,7 @@ from adapters.hl7v2.parser import Message, parse
 from adapters.hl7v2.processor import Hl7Processor
 from adapters.writing import open_repository
 from closer.settings import Settings
-from closer.store.extract import COLUMNS, index_tuples
+from closer.store.extract import index_tuples
 from closer.store.schema import INDEX_TABLES, resources
 from closer.store.sql import SqlRepository
 
