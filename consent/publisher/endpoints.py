@@ -28,8 +28,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from closer.errors import FhirError
-from closer.store.query import parse_search
 from closer.store.repository import Repository
+from closer.store.searching import search_all
 from consent.alertcodes import SNOMED
 from consent.publisher.settings import PublishSettings, Registration, SettingsError, Tls
 from fhir_profiles.canonical import ODS_ORGANIZATION_SYSTEM, STRUCTURE_DEFINITION_BASE
@@ -37,7 +37,6 @@ from fhir_profiles.canonical import ODS_ORGANIZATION_SYSTEM, STRUCTURE_DEFINITIO
 REGISTRATION_EXTENSION = f"{STRUCTURE_DEFINITION_BASE}/closer-publish-registration"
 CONNECTION_TYPE_SYSTEM = "http://terminology.hl7.org/CodeSystem/endpoint-connection-type"
 FHIR_REST = "hl7-fhir-rest"
-_PAGE = 200
 
 
 @dataclass(frozen=True)
@@ -108,16 +107,7 @@ def from_endpoint(endpoint: Mapping[str, Any], ods: str | None, tls: Mapping[str
 
 
 def _active_endpoints(repo: Repository) -> list[dict[str, Any]]:
-    found: list[dict[str, Any]] = []
-    offset = 0
-    while True:
-        query = parse_search("Endpoint", [("status", "active")], strict=True, max_count=_PAGE)
-        query.count, query.offset, query.total = _PAGE, offset, "none"
-        result = repo.search(query)
-        found.extend(result.matches)
-        if not result.has_more:
-            return found
-        offset += _PAGE
+    return list(search_all(repo, "Endpoint", [("status", "active")]))
 
 
 def _ods_of(repo: Repository, endpoint: Mapping[str, Any]) -> str | None:

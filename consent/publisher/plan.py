@@ -60,19 +60,19 @@ def decide(
     key: tuple[str, str],
     version: int,
     resource: Mapping[str, Any] | None,
-    body: str | None,
     verdict: Verdict | None,
     held: int | None,
 ) -> Change | None:
     """The change to queue for one resource at one endpoint. `resource` is None when it was deleted;
     `verdict` is the consent decision for a wanted resource (None when not wanted); `held` the version
-    the endpoint holds, None when it holds nothing."""
+    the endpoint holds, None when it holds nothing. A PUT's `body` is left None: the caller serialises
+    the version only when it is sent."""
     res_type, res_id = key
     if resource is not None and verdict is not None and verdict.permitted:
         if held is not None and held >= version:
             return None
         return Change(
-            registration.name, patient, res_type, res_id, version, PUT, body, _words(verdict), verdict.consent
+            registration.name, patient, res_type, res_id, version, PUT, None, _words(verdict), verdict.consent
         )
     if held is None:
         return None

@@ -26,7 +26,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -36,11 +36,10 @@ from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
-from closer.auth.tables import writing
 from closer.errors import FhirError
 from closer.store.dates import from_us, to_us
-from closer.store.query import parse_search
-from closer.store.repository import OutboxEvent
+from closer.store.engine import is_postgres, writing
+from closer.store.repository import OutboxEvent, Resource
 from closer.store.sql import SqlRepository
 from consent.engine import ConsentEngine, Consumer
 from consent.model import ResourceView
@@ -49,6 +48,7 @@ from consent.publisher.endpoints import Registrations
 from consent.publisher.plan import DELETE, PUT, Change, boundary_crossed, decide, wanted
 from consent.publisher.settings import SHAREABLE, PublishSettings, Registration
 from consent.publisher.tables import (
+    CURSOR,
     PENDING,
     SUPERSEDED,
     ensure_tables,
@@ -60,13 +60,12 @@ from consent.publisher.tables import (
 from consent.source import StoreConsents, consent_engine, consent_request, consumer
 
 log = logging.getLogger("closer.publisher.plan")
-CURSOR = "publisher"
 REGISTRY_TYPES = frozenset({"Endpoint", "Organization"})
 PLANNER_LEASE = 10.0  # seconds the last planner keeps planning to itself (others then only send)
 FACTS_SECONDS = 300.0  # parsed Consents are read afresh at least this often (bounds the memory they take)
-_PAGE = 200
 
 Held = dict[tuple[str, str, str], tuple[str, int]]  # (endpoint, type, id) -> (patient, version)
+Record = dict[tuple[str, str], Resource]  # a patient's current resources of the registered types, by (type, id)
 
 
 @dataclass
@@ -174,9 +173,8 @@ class Planner:
         lapsed = [p for p in holders if boundary_crossed(facts.consents(p), since, moment)]
         with self.repo.engine.connect() as conn:
             pass_ = _Pass(SqlRepository(self.repo.engine, conn=conn), conn, self.registrations(), moment, facts)
-            for patient in lapsed:
-                for registration in pass_.registrations:
-                    pass_.recompute(registration, patient)
+            for patient in lapsed:  # each patient once: their record is not kept past their turn
+                pass_.reweigh(patient, keep=False)
         self._commit(state, [], pass_.changes, pass_.held_changes, datetime.now(UTC), result, swept=moment)
         if result.raced:
             self._facts = None
@@ -259,7 +257,7 @@ class Planner:
 def ensure_cursor(engine: Engine) -> None:
     """The tables, and the cursor row at the start of the outbox (made once, whoever comes first)."""
     ensure_tables(engine)
-    dialect_insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+    dialect_insert = postgresql.insert if is_postgres(engine) else sqlite.insert
     with writing(engine) as conn:
         conn.execute(dialect_insert(publish_cursor).values(name=CURSOR, seq=0, revision=0).on_conflict_do_nothing())
 
@@ -369,12 +367,16 @@ class _Pass:
         self.repo = repo
         self.conn = conn
         self.registrations = registrations.active
+        self.types = sorted({t for registration in self.registrations for t in registration.resources})
         self.moment = moment
         self.facts = facts
         self.held: Held = {}
+        self.holding: dict[tuple[str, str], set[tuple[str, str]]] = {}  # (endpoint, patient) -> keys in `held`
         self.loaded: set[str] = set()  # patients whose holdings are loaded
         self.held_changes: dict[tuple[str, str, str], tuple[str, int] | None] = {}
         self.changes: list[Change] = []
+        self.records: dict[str, Record] = {}  # patient -> their record, read once a pass
+        self.bodies: dict[tuple[str, str, int], str] = {}  # (type, id, version) -> the version's JSON
 
     # -- events ------------------------------------------------------------------------------------------
     def plan(self, events: list[OutboxEvent]) -> None:
@@ -385,8 +387,7 @@ class _Pass:
                 patient = self._consent_patient(event)
                 if patient is not None:
                     self.facts.consents.forget(patient)
-                    for registration in self.registrations:
-                        self.recompute(registration, patient)
+                    self.reweigh(patient)
             elif event.resource_type in SHAREABLE:
                 self._resource_event(event, versions.get(event.seq))
 
@@ -399,14 +400,19 @@ class _Pass:
             for patient in patients:
                 self._decide(registration, patient, key, event.version, resource)
 
+    def reweigh(self, patient: str, *, keep: bool = True) -> None:
+        """Weigh the patient's whole record again for every endpoint (their Consent changed or a period of
+        it lapsed). With `keep` False their record is not kept for the rest of the pass."""
+        for registration in self.registrations:
+            self.recompute(registration, patient)
+        if not keep:
+            self.records.pop(patient, None)
+
     def recompute(self, registration: Registration, patient: str) -> None:
         """Weigh the patient's whole record for one endpoint again (their Consent changed)."""
         self._load_holdings({patient})
-        current: dict[tuple[str, str], dict[str, Any]] = {}
-        for res_type in registration.resources:
-            for resource in self._search(res_type, patient):
-                current[(res_type, str(resource["id"]))] = resource
-        held_keys = {(t, i) for (e, t, i), (p, _) in self.held.items() if e == registration.name and p == patient}
+        current = {key: r for key, r in self._record(patient).items() if key[0] in registration.resources}
+        held_keys = set(self.holding.get((registration.name, patient), ()))
         for key in sorted(set(current) | held_keys):
             found = current.get(key)
             version = int((found or {}).get("meta", {}).get("versionId", 0))
@@ -429,17 +435,31 @@ class _Pass:
             verdict = self.facts.engine.can_see(
                 consent_request(who, registration.purpose, self.moment, disclose=True), resource
             )
-        body = orjson.dumps(resource).decode() if resource is not None else None
-        change = decide(registration, patient, key, version, resource, body, verdict, held)
+        change = decide(registration, patient, key, version, resource, verdict, held)
         if change is None:
             return
+        if change.action == PUT and resource is not None:
+            change = replace(change, body=self._body(key, version, resource))
         self.changes.append(change)
         state = (patient, version) if change.action == PUT else None
         self.held_changes[(registration.name, *key)] = state
-        if state is None:
-            self.held.pop((registration.name, *key), None)
-        else:
-            self.held[(registration.name, *key)] = state
+        self._hold((registration.name, *key), state)
+
+    def _body(self, key: tuple[str, str], version: int, resource: dict[str, Any]) -> str:
+        """The version's JSON, serialised once however many endpoints it is sent to."""
+        found = self.bodies.get((*key, version))
+        if found is None:
+            found = self.bodies[(*key, version)] = orjson.dumps(resource).decode()
+        return found
+
+    def _hold(self, key: tuple[str, str, str], state: tuple[str, int] | None) -> None:
+        """What the endpoint holds of `key` from now on (None: nothing), in `held` and its index."""
+        before = self.held.pop(key, None)
+        if before is not None:
+            self.holding.get((key[0], before[0]), set()).discard(key[1:])
+        if state is not None:
+            self.held[key] = state
+            self.holding.setdefault((key[0], state[0]), set()).add((key[1], key[2]))
 
     # -- reads -------------------------------------------------------------------------------------------
     def _version(self, event: OutboxEvent) -> dict[str, Any] | None:
@@ -448,15 +468,22 @@ class _Pass:
         except FhirError:
             return None
 
+    def _record(self, patient: str) -> Record:
+        """The patient's current resources of every type an endpoint receives, in one read a pass."""
+        record = self.records.get(patient)
+        if record is None:
+            found = self.repo.referring(self.types, "patient", "Patient", [patient.removeprefix("Patient/")])
+            record = self.records[patient] = {(str(r["resourceType"]), str(r["id"])): r for r in found}
+        return record
+
     def _consent_patient(self, event: OutboxEvent) -> str | None:
-        """The patient a changed (or deleted) Consent is about."""
+        """The patient a changed (or deleted) Consent is about (None: none, or not one of ours)."""
         version = event.version - 1 if event.action == "delete" else event.version
         try:
             consent = self.repo.vread("Consent", event.resource_id, str(version))
         except FhirError:
             return None
-        reference = str((consent.get("patient") or {}).get("reference") or "")
-        return reference if reference.startswith("Patient/") else None
+        return min(ResourceView(consent).patients, default=None)
 
     def _holders_patients(self, key: tuple[str, str]) -> list[str]:
         """Whose record a deleted resource was, from what the endpoints hold of it."""
@@ -477,20 +504,9 @@ class _Pass:
             )
             for row in rows:
                 key = (row.endpoint, row.res_type, row.res_id)
-                if key not in self.held_changes:  # this pass's own decisions stand
-                    self.held.setdefault(key, (row.patient, int(row.version)))
+                if key not in self.held_changes and key not in self.held:  # this pass's own decisions stand
+                    self._hold(key, (row.patient, int(row.version)))
         self.loaded.update(wanted_patients)
-
-    def _search(self, res_type: str, patient: str) -> Iterable[dict[str, Any]]:
-        offset = 0
-        while True:
-            query = parse_search(res_type, [("patient", patient)], strict=True, max_count=_PAGE)
-            query.count, query.offset, query.total = _PAGE, offset, "none"
-            result = self.repo.search(query)
-            yield from result.matches
-            if not result.has_more:
-                return
-            offset += _PAGE
 
 
 def _patients(resource: dict[str, Any]) -> list[str]:

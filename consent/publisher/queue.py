@@ -14,10 +14,18 @@ from datetime import datetime
 from sqlalchemy import exists, func, select, update
 from sqlalchemy.engine import Engine
 
-from closer.auth.tables import writing
 from closer.store.dates import to_us
-from consent.publisher.planner import CURSOR
-from consent.publisher.tables import DEAD, DONE, PENDING, SUPERSEDED, ensure_tables, publish_cursor, publish_deliveries
+from closer.store.engine import writing
+from consent.publisher.tables import (
+    CURSOR,
+    DEAD,
+    OPEN,
+    PENDING,
+    SUPERSEDED,
+    ensure_tables,
+    publish_cursor,
+    publish_deliveries,
+)
 
 
 @dataclass(frozen=True)
@@ -124,9 +132,7 @@ def status(engine: Engine) -> Status:
         oldest = {
             r.endpoint: int(r.queued)
             for r in conn.execute(
-                select(d.endpoint, func.min(d.queued).label("queued"))
-                .where(d.status.not_in((DONE, DEAD, SUPERSEDED)))
-                .group_by(d.endpoint)
+                select(d.endpoint, func.min(d.queued).label("queued")).where(d.status.in_(OPEN)).group_by(d.endpoint)
             )
         }
     return Status(int(mark or 0), counts, oldest)

@@ -29,8 +29,8 @@ from sqlalchemy import and_, exists, or_, select, update
 from sqlalchemy.engine import Engine
 
 from closer.audit import Disclosure, record
-from closer.auth.tables import writing
 from closer.store.dates import format_instant, to_us
+from closer.store.engine import writing
 from consent.publisher.endpoints import Registrations
 from consent.publisher.payload import Delivery, outgoing
 from consent.publisher.retry import DEAD, DELIVERED, RETRY, Outcome, backoff, classify, retry_after

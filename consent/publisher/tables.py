@@ -22,12 +22,13 @@ from sqlalchemy.engine import Engine
 
 from closer.store.schema import ID, TYPE, metadata
 
+CURSOR = "publisher"  # the publisher's row in publish_cursor
+
 PENDING = "pending"
 LEASED = "leased"
 DONE = "done"
 DEAD = "dead"
 SUPERSEDED = "superseded"  # a queued PUT that a retraction made pointless before it was sent
-STATUSES = (PENDING, LEASED, DONE, DEAD, SUPERSEDED)
 OPEN = (PENDING, LEASED)  # still to be delivered: holds back later changes for the same patient
 
 publish_cursor = Table(

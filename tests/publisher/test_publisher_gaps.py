@@ -13,8 +13,8 @@ from pytest_httpserver import HTTPServer
 from sqlalchemy import select
 
 from closer.store.sql import SqlRepository
-from consent.publisher.planner import CURSOR, Planner
-from consent.publisher.tables import publish_cursor, publish_seen
+from consent.publisher.planner import Planner
+from consent.publisher.tables import CURSOR, publish_cursor, publish_seen
 from consent.publisher.worker import RegistrationCache
 
 

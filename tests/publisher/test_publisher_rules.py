@@ -110,7 +110,7 @@ def test_decide_sends_newer_permitted_versions_and_retracts_what_is_held() -> No
     key, flag = ("Flag", "f"), dnar_flag("p1")
 
     def change(resource: dict | None, verdict: Verdict | None, held: int | None, version: int = 3) -> tuple | None:
-        found = decide(AMBULANCE, "Patient/p1", key, version, resource, "{}", verdict, held)
+        found = decide(AMBULANCE, "Patient/p1", key, version, resource, verdict, held)
         return None if found is None else (found.action, found.version, found.decision.split(":")[0])
 
     assert change(flag, PERMIT, None) == (PUT, 3, "AUTHORIZED (Consent/c provision)")

@@ -27,8 +27,7 @@ from sqlalchemy import func, select
 
 from closer.store.schema import outbox
 from closer.store.sql import SqlRepository
-from consent.publisher.planner import CURSOR
-from consent.publisher.tables import DONE, LEASED, OPEN, ensure_tables, publish_cursor, publish_deliveries
+from consent.publisher.tables import CURSOR, DONE, LEASED, OPEN, ensure_tables, publish_cursor, publish_deliveries
 
 PATIENTS = 12
 HANG_GUARD = 120.0  # seconds before a wait gives up (a hang, not a timing requirement)
