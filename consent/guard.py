@@ -164,24 +164,15 @@ class GuardedRepository:
                 break
             scan.offset += scan.count
         matches = [] if query.summary == "count" else visible[query.offset : wanted]
-        included = self._included(query, matches)
+        included = self.included(query, matches)
         total = len(visible) if counting else None
         return SearchResult(self.show(matches), total, self.show(included), has_more=len(visible) > wanted)
 
-    def _included(self, query: SearchQuery, matches: list[Resource]) -> list[Resource]:
+    def included(self, query: SearchQuery, matches: list[Resource]) -> list[Resource]:
         """`_include` / `_revinclude` for exactly the page shown, each included resource judged too."""
         if not matches or not (query.includes or query.revincludes):
             return []
-        ids = Criterion(None, "_id", None, [str(r["id"]) for r in matches])
-        again = SearchQuery(
-            query.resource_type,
-            [ids],
-            count=len(matches),
-            includes=query.includes,
-            revincludes=query.revincludes,
-            total="none",
-        )
-        return [r for r in self.inner.search(again).included if self.allowed(r)]
+        return [r for r in self.inner.included(query, matches) if self.allowed(r)]
 
     def compartment(
         self,

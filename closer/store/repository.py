@@ -70,6 +70,8 @@ class Repository(Protocol):
 
     def search(self, query: SearchQuery) -> SearchResult: ...
 
+    def included(self, query: SearchQuery, matches: list[Resource]) -> list[Resource]: ...
+
     def history(
         self,
         resource_type: str | None = None,

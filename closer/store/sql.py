@@ -550,6 +550,12 @@ class SqlRepository:
             included = self._included(conn, query, matches)
         return SearchResult(matches, total, included, has_more)
 
+    def included(self, query: SearchQuery, matches: list[Resource]) -> list[Resource]:
+        """The `_include` and `_revinclude` resources of `query` for these matches: for a caller that chose
+        the page itself (the consent guard shows only what a consumer may see)."""
+        with self._reading() as conn:
+            return self._included(conn, query, matches)
+
     def _included(self, conn: Connection, query: SearchQuery, matches: list[Resource]) -> list[Resource]:
         if not matches or not (query.includes or query.revincludes):
             return []
