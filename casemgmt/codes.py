@@ -7,6 +7,7 @@ from __future__ import annotations
 from consent.alertcodes import EMERGENCY_CARE_PLAN, END_OF_LIFE_CARE_PLAN
 from fhir_profiles.canonical import CANONICAL_BASE, STRUCTURE_DEFINITION_BASE
 from stratify import codes as strat
+from stratify.settings import TIERS as STRATIFY_TIERS
 
 SNOMED = strat.SNOMED
 
@@ -37,6 +38,7 @@ EPISODE_TYPE_DISPLAY = {CASE_MANAGEMENT_EPISODE: "Case management"}
 TIER_EXTENSION = f"{STRUCTURE_DEFINITION_BASE}/case-management-tier"
 TIER_SYSTEM = strat.TIER_SYSTEM
 TIER_DISPLAY = strat.TIER_DISPLAY
+TIERS = tuple(reversed(STRATIFY_TIERS))  # stratification's tiers, mildest first (the figures' column order)
 CARE_TEAM_ROLE_SYSTEM = f"{CANONICAL_BASE}/CodeSystem/care-team-role"
 CARE_TEAM_ROLE_DISPLAY = {
     "case-manager": "Case manager",

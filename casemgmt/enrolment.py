@@ -9,10 +9,8 @@ from datetime import datetime
 from typing import Any
 
 from casemgmt import codes
-from casemgmt.errors import unprocessable
 
 JSON = dict[str, Any]
-TIERS = ("mild", "moderate", "severe")
 
 
 def episode_id(patient_id: str, n: int) -> str:
@@ -32,9 +30,8 @@ def episode(
     at: datetime,
     referral: str | None = None,
 ) -> JSON:
-    """The active episode; `referral` is the ServiceRequest it came from, when it came from one."""
-    if tier not in TIERS:
-        raise unprocessable(f"tier must be one of {', '.join(TIERS)}, not '{tier}'", "tier")
+    """The active episode; `referral` is the ServiceRequest it came from, when it came from one. `tier` is
+    one of codes.TIERS (service.enrol checks it, saying where a wrong one came from)."""
     resource: JSON = {
         "resourceType": "EpisodeOfCare",
         "id": episode_id(patient_id, n),

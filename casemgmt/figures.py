@@ -18,7 +18,6 @@ from stratify.resources import add_months
 from stratify.settings import LOCALITIES
 
 JSON = dict[str, Any]
-TIERS = ("mild", "moderate", "severe")
 TOTAL = "Total"
 
 
@@ -42,7 +41,7 @@ class Enrolment:
 class LocalityFigures:
     locality: str
     planned: int = 0
-    active_by_tier: dict[str, int] = field(default_factory=lambda: dict.fromkeys(TIERS, 0))
+    active_by_tier: dict[str, int] = field(default_factory=lambda: dict.fromkeys(codes.TIERS, 0))
     enrolled: int = 0  # every enrolment, active or ended
     by_source: dict[str, int] = field(default_factory=lambda: {"stratification": 0, "referral": 0})
     admissions_since: int = 0
@@ -152,7 +151,7 @@ def _group(row: LocalityFigures) -> JSON:
                             )
                         ],
                     }
-                    for tier in TIERS
+                    for tier in codes.TIERS
                 ],
             }
         ],
@@ -170,7 +169,7 @@ CSV_COLUMNS = (
     "locality",
     "planned",
     "active",
-    *(f"active_{tier}" for tier in TIERS),
+    *(f"active_{tier}" for tier in codes.TIERS),
     "enrolled",
     "from_stratification",
     "from_referral",
@@ -192,7 +191,7 @@ def figures_csv(figures: ProgrammeFigures) -> str:
                 row.locality,
                 row.planned,
                 row.active,
-                *(row.active_by_tier[tier] for tier in TIERS),
+                *(row.active_by_tier[tier] for tier in codes.TIERS),
                 row.enrolled,
                 row.by_source.get("stratification", 0),
                 row.by_source.get("referral", 0),

@@ -1,11 +1,12 @@
 """Reading what the workflow needs from the store (IO): a person's active episode, plans and open Tasks,
 their latest tier and triage decision, and emergency admissions in a few set-based scans
-(stratify.facts) rather than a search per person."""
+(stratify.facts) rather than a search per person. A person's practice is stratify.facts.practice_of, the one
+rule stratification uses too."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Iterator
+from collections.abc import Collection
 from datetime import date
 from typing import Any
 
@@ -13,15 +14,15 @@ from casemgmt import codes
 from casemgmt.plans import kind_of, number_of
 from casemgmt.reviews import is_open
 from closer.errors import not_supported
-from closer.store.query import parse_search
 from closer.store.repository import Repository
+from closer.store.searching import search_all
 from closer.store.sql import SqlRepository
 from stratify import codes as strat
 from stratify.facts import load_facts
-from stratify.triage import decision_of
+from stratify.triage import LatestDecision, latest_of
 
 JSON = dict[str, Any]
-PAGE = 1000
+PAGE = 1000  # the page size of the searches here (closer.store.searching.search_all)
 ID_CHUNK = 200
 # "Top factors: 1. Age 85+; 2. Heart failure." in the note stratify writes (stratify.resources.explanation).
 TOP_FACTORS = re.compile(r"Top factors: (\d+\. .*?(?:; \d+\. .*?)*)\.(?:\s|$)")
@@ -35,26 +36,13 @@ def engine_of(repo: Repository) -> Any:
     return repo.engine
 
 
-def search_all(repo: Repository, resource_type: str, criteria: list[tuple[str, str]]) -> Iterator[JSON]:
-    """Every match of a search, page by page."""
-    offset = 0
-    while True:
-        query = parse_search(resource_type, [*criteria, ("_count", str(PAGE))], strict=True, max_count=PAGE)
-        query.offset, query.total = offset, "none"
-        result = repo.search(query)
-        yield from result.matches
-        if not result.has_more or not result.matches:
-            return
-        offset += len(result.matches)
-
-
 def read_current(repo: Repository, resource_type: str, ids: Collection[str]) -> dict[str, JSON]:
     """The current, undeleted resources of one type by id, read with `_id` searches (no locks taken)."""
     wanted = sorted(set(ids))
     found: dict[str, JSON] = {}
     for start in range(0, len(wanted), ID_CHUNK):
         chunk = ",".join(wanted[start : start + ID_CHUNK])
-        found.update((str(r["id"]), r) for r in search_all(repo, resource_type, [("_id", chunk)]))
+        found.update((str(r["id"]), r) for r in search_all(repo, resource_type, [("_id", chunk)], PAGE))
     return found
 
 
@@ -64,7 +52,7 @@ def _episode_type() -> tuple[str, str]:
 
 def episodes_of(repo: Repository, patient_id: str) -> list[JSON]:
     """All of a person's case management episodes, any status."""
-    return list(search_all(repo, "EpisodeOfCare", [("patient", f"Patient/{patient_id}"), _episode_type()]))
+    return list(search_all(repo, "EpisodeOfCare", [("patient", f"Patient/{patient_id}"), _episode_type()], PAGE))
 
 
 def active_episode(repo: Repository, patient_id: str) -> JSON | None:
@@ -75,27 +63,49 @@ def active_episodes(repo: Repository, care_manager: str | None = None) -> list[J
     criteria = [("status", "active"), _episode_type()]
     if care_manager:
         criteria.append(("care-manager", care_manager))
-    return list(search_all(repo, "EpisodeOfCare", criteria))
+    return list(search_all(repo, "EpisodeOfCare", criteria, PAGE))
 
 
 def all_episodes(repo: Repository) -> list[JSON]:
-    return list(search_all(repo, "EpisodeOfCare", [_episode_type()]))
+    return list(search_all(repo, "EpisodeOfCare", [_episode_type()], PAGE))
 
 
 def active_plans(repo: Repository, patient_id: str) -> dict[str, JSON]:
     """kind (care | emergency | end-of-life) -> the person's active plan of that kind."""
-    found: dict[str, JSON] = {}
-    for plan in search_all(repo, "CarePlan", [("patient", f"Patient/{patient_id}"), ("status", "active")]):
+    return active_plans_of(repo, [patient_id]).get(patient_id, {})
+
+
+def active_plans_of(repo: Repository, patient_ids: Collection[str]) -> dict[str, dict[str, JSON]]:
+    """patient -> kind -> their active plan of that kind, for many people in a few searches."""
+    found: dict[str, dict[str, JSON]] = {}
+    for plan in _about_each(repo, "CarePlan", patient_ids, [("status", "active")]):
         kind = kind_of(plan)
         if kind is not None:
-            found[kind] = plan
+            found.setdefault(_subject_id(plan), {})[kind] = plan
     return found
+
+
+def _about_each(
+    repo: Repository, resource_type: str, patient_ids: Collection[str], criteria: list[tuple[str, str]]
+) -> list[JSON]:
+    """The matches of `criteria` about any of `patient_ids` (`patient` searches of ID_CHUNK people each), in
+    the store's order."""
+    wanted = sorted(set(patient_ids))
+    found: list[JSON] = []
+    for start in range(0, len(wanted), ID_CHUNK):
+        refs = ",".join(f"Patient/{p}" for p in wanted[start : start + ID_CHUNK])
+        found.extend(search_all(repo, resource_type, [("patient", refs), *criteria], PAGE))
+    return found
+
+
+def _subject_id(resource: JSON) -> str:
+    return str((resource.get("subject") or {}).get("reference", "")).partition("/")[2]
 
 
 def plan_counts(repo: Repository, patient_id: str) -> dict[str, int]:
     """kind -> the highest n of the person's plans of that kind, so a new one takes the next id."""
     counts: dict[str, int] = {}
-    for plan in search_all(repo, "CarePlan", [("patient", f"Patient/{patient_id}")]):
+    for plan in search_all(repo, "CarePlan", [("patient", f"Patient/{patient_id}")], PAGE):
         kind = kind_of(plan)
         if kind is not None:
             counts[kind] = max(counts.get(kind, 0), number_of(plan))
@@ -103,7 +113,7 @@ def plan_counts(repo: Repository, patient_id: str) -> dict[str, int]:
 
 
 def open_tasks(repo: Repository, patient_id: str) -> list[JSON]:
-    return [t for t in search_all(repo, "Task", [("patient", f"Patient/{patient_id}")]) if is_open(t)]
+    return [t for t in search_all(repo, "Task", [("patient", f"Patient/{patient_id}")], PAGE) if is_open(t)]
 
 
 def open_review_tasks(repo: Repository, patient_ids: Collection[str] | None = None) -> list[JSON]:
@@ -113,17 +123,29 @@ def open_review_tasks(repo: Repository, patient_ids: Collection[str] | None = No
         if not patient_ids:
             return []
         criteria.append(("patient", ",".join(f"Patient/{p}" for p in patient_ids)))
-    return [t for t in search_all(repo, "Task", criteria) if is_open(t)]
+    return [t for t in search_all(repo, "Task", criteria, PAGE) if is_open(t)]
 
 
 def latest_assessment(repo: Repository, patient_id: str) -> JSON | None:
     """The person's newest RiskAssessment in force (a quarter's or a rescore)."""
-    found = [
-        ra
-        for ra in search_all(repo, "RiskAssessment", [("patient", f"Patient/{patient_id}")])
-        if ra.get("status") not in NOT_IN_FORCE
-    ]
-    return max(found, key=lambda ra: (str(ra.get("occurrenceDateTime", "")), str(ra.get("id"))), default=None)
+    return latest_assessments(repo, [patient_id]).get(patient_id)
+
+
+def latest_assessments(repo: Repository, patient_ids: Collection[str]) -> dict[str, JSON]:
+    """patient -> their newest RiskAssessment in force (the latest occurrenceDateTime, ties to the greater id),
+    for many people in a few searches."""
+    latest: dict[str, JSON] = {}
+    for ra in _about_each(repo, "RiskAssessment", patient_ids, []):
+        if ra.get("status") in NOT_IN_FORCE:
+            continue
+        pid = _subject_id(ra)
+        if pid not in latest or _newness(ra) > _newness(latest[pid]):
+            latest[pid] = ra
+    return latest
+
+
+def _newness(assessment: JSON) -> tuple[str, str]:
+    return str(assessment.get("occurrenceDateTime", "")), str(assessment.get("id"))
 
 
 def tier_of_assessment(assessment: JSON | None) -> str | None:
@@ -151,18 +173,10 @@ def top_factors(assessment: JSON | None) -> tuple[str, ...]:
     return ()
 
 
-def latest_triage(repo: Repository, patient_id: str) -> tuple[str, str | None, str] | None:
-    """(decision, focus reference, authoredOn) of the person's latest triage decision, if any."""
+def latest_triage(repo: Repository, patient_id: str) -> LatestDecision | None:
+    """The person's latest triage decision, if any, by the rule the triage queue uses (stratify.triage)."""
     criteria = [("patient", f"Patient/{patient_id}"), ("code", f"{strat.TASK_CODE_SYSTEM}|{strat.TRIAGE_TASK}")]
-    latest: tuple[str, str | None, str] | None = None
-    for task in search_all(repo, "Task", criteria):
-        read = decision_of(task)
-        if read is None:
-            continue
-        stamp = str(task.get("authoredOn", ""))
-        if latest is None or stamp >= latest[2]:
-            latest = (read[1], (task.get("focus") or {}).get("reference"), stamp)
-    return latest
+    return latest_of(search_all(repo, "Task", criteria, PAGE)).get(patient_id)
 
 
 def emergency_admissions(
@@ -175,14 +189,3 @@ def emergency_admissions(
     return {
         pid: sorted(stay.start for stay in person.stays if stay.kind == "emergency") for pid, person in facts.items()
     }
-
-
-def practice_of(patient: JSON) -> tuple[str, str] | None:
-    """(ODS code, reference) of the person's registered practice: the first generalPractitioner that is an
-    Organization, its identifier's value or else its id (as stratification reads it)."""
-    for gp in patient.get("generalPractitioner", []):
-        kind, _, ident = str(gp.get("reference", "")).partition("/")
-        if kind == "Organization":
-            code = str((gp.get("identifier") or {}).get("value") or ident).upper()
-            return code, str(gp["reference"])
-    return None

@@ -66,13 +66,6 @@ def is_open(task: JSON) -> bool:
     return task.get("status") in ("draft", "requested", "received", "accepted", "ready", "in-progress", "on-hold")
 
 
-def is_review(task: JSON) -> bool:
-    return any(
-        c.get("system") == codes.ACTIVITY_SYSTEM and c.get("code") == codes.REVIEW
-        for c in (task.get("code") or {}).get("coding", [])
-    )
-
-
 def check_decision(
     decision: str,
     reason: str,

@@ -28,7 +28,9 @@ from casemgmt.settings import ENV_VAR, CaseManagementSettings, load_settings
 from casemgmt.teams import all_organizations, out_of_hours_id, team_id, team_reference
 from closer.errors import FhirError
 from closer.store.repository import Repository
+from closer.store.searching import search_all
 from fhir_profiles.canonical import NHS_NUMBER_SYSTEM
+from stratify.facts import practice_of
 from stratify.operations import today_in_england
 from stratify.resources import add_months, risk_assessment_id
 from stratify.runstore import ensure_tables, latest_run, stratify_results
@@ -68,7 +70,7 @@ def load_teams(repo: Repository, settings: CaseManagementSettings) -> list[JSON]
 
 def team_of_patient(settings: CaseManagementSettings, patient: JSON) -> str | None:
     """The key of the team serving the person's registered practice."""
-    practice = lookup.practice_of(patient)
+    practice = practice_of(patient)
     team = settings.team_of_practice(practice[0]) if practice else None
     return team.key if team else None
 
@@ -155,7 +157,7 @@ def triage_queue(
         ("code", f"{codes.REFERRAL_SYSTEM}|{codes.REFERRAL_CODE}"),
         ("performer", team_reference(team.key)),
     ]
-    for request in lookup.search_all(repo, "ServiceRequest", criteria):
+    for request in search_all(repo, "ServiceRequest", criteria, lookup.PAGE):
         pid = str(request["subject"]["reference"]).partition("/")[2]
         referrals[pid] = request
         proposals[pid] = ("referral", f"ServiceRequest/{request['id']}", str(request.get("authoredOn", "")))
@@ -163,15 +165,15 @@ def triage_queue(
         return []
     enrolled = {str(e["patient"]["reference"]).partition("/")[2] for e in lookup.active_episodes(repo)}
     decisions = latest_decisions(engine)
-    decided_at = _authored(repo, [decisions[p][2] for p in proposals if p in decisions])
     waiting = {
         pid: proposal
         for pid, proposal in proposals.items()
-        if pid not in enrolled and not (pid in decisions and decided_at.get(decisions[pid][2], "") >= proposal[2])
+        if pid not in enrolled and not (pid in decisions and decisions[pid].authored >= proposal[2])
     }
     people = lookup.read_current(repo, "Patient", waiting)
     focus_ids = [p[1].partition("/")[2] for p in waiting.values() if p[0] == "stratification"]
     assessments = lookup.read_current(repo, "RiskAssessment", focus_ids)
+    referred_latest = lookup.latest_assessments(repo, [pid for pid, p in waiting.items() if p[0] == "referral"])
     admissions = lookup.emergency_admissions(repo, settings.stratify.practices, waiting)
     since = add_months(day, -12)
     items = []
@@ -180,12 +182,10 @@ def triage_queue(
         if patient is None or deaths.is_deceased(patient):
             continue
         assessment: JSON | None = (
-            assessments.get(focus.partition("/")[2])
-            if source == "stratification"
-            else lookup.latest_assessment(repo, pid)
+            assessments.get(focus.partition("/")[2]) if source == "stratification" else referred_latest.get(pid)
         )
         referral = referrals.get(pid) if source == "referral" else None
-        practice = lookup.practice_of(patient)
+        practice = practice_of(patient)
         items.append(
             QueueItem(
                 patient_id=pid,
@@ -199,7 +199,7 @@ def triage_queue(
                 factors=lookup.top_factors(assessment),
                 emergency_admissions=sum(1 for d in admissions.get(pid, []) if d >= since),
                 seen_before=pid in decisions,
-                last_decision=decisions[pid][0] if pid in decisions else None,
+                last_decision=decisions[pid].decision if pid in decisions else None,
                 referral_source=refs.source_of(referral) if referral else None,
                 referral_reason=refs.reason_of(referral) if referral else None,
                 proposed=proposed or None,
@@ -210,11 +210,6 @@ def triage_queue(
 
 def _severity(tier: str | None) -> int:
     return ORDER.index(tier) if tier in ORDER else -1
-
-
-def _authored(repo: Repository, task_ids: list[str]) -> dict[str, str]:
-    """Task id -> authoredOn, read in one go."""
-    return {tid: str(task.get("authoredOn", "")) for tid, task in lookup.read_current(repo, "Task", task_ids).items()}
 
 
 def display_name(patient: JSON) -> str:
@@ -256,22 +251,21 @@ def enrol(
     if current is not None:
         raise conflict(f"Patient/{patient_id} is already case managed (EpisodeOfCare/{current['id']})")
     decided = lookup.latest_triage(repo, patient_id)
-    if decided is None or decided[0] != "include":
-        said = "no triage decision" if decided is None else f"the latest triage decision is '{decided[0]}'"
+    if decided is None or decided.decision != "include":
+        said = "no triage decision" if decided is None else f"the latest triage decision is '{decided.decision}'"
         raise unprocessable(f"Patient/{patient_id} cannot be enrolled: {said}; $triage must include them first")
     team_ref = _team(repo, settings, patient, team)
     manager = _existing(repo, care_manager, "Practitioner", "care_manager")
     provider_refs = tuple(_reference(p, "provider") for p in providers)
     chosen_tier = tier or lookup.tier_of_assessment(lookup.latest_assessment(repo, patient_id))
-    if chosen_tier not in enrolments.TIERS:
+    if chosen_tier not in codes.TIERS:
         raise unprocessable(
-            f"tier must be one of {', '.join(enrolments.TIERS)} "
-            f"(the latest assessment says {chosen_tier or 'nothing'})",
+            f"tier must be one of {', '.join(codes.TIERS)} (the latest assessment says {chosen_tier or 'nothing'})",
             "tier",
         )
-    focus = decided[1] if decided[1] and decided[1].startswith("ServiceRequest/") else None
+    focus = decided.focus if decided.focus and decided.focus.startswith("ServiceRequest/") else None
     n = len(past) + 1
-    practice = lookup.practice_of(patient)
+    practice = practice_of(patient)
     episode = enrolments.episode(patient_id, n, team_ref, manager, chosen_tier, now, focus)
     team_resource = enrolments.care_team(
         patient_id,
@@ -421,7 +415,7 @@ def due_reviews(repo: Repository, settings: CaseManagementSettings, today: date)
     `today` or past; returns every open review Task of a due plan (new and already open)."""
     due: dict[str, tuple[JSON, date]] = {}
     criteria = [("status", "active"), ("category", f"{codes.SNOMED}|{codes.CARE_PLAN}")]
-    for plan in lookup.search_all(repo, "CarePlan", criteria):
+    for plan in search_all(repo, "CarePlan", criteria, lookup.PAGE):
         when = careplans.next_review_of(plan)
         if when is not None and rv.is_due(when, today, settings.review_notice_days):
             due[rv.review_task_id(str(plan["id"]), when)] = (plan, when)
@@ -543,7 +537,7 @@ def _ending(
 
 
 def _letter(episode: JSON, patient: JSON, text: str, now: datetime) -> list[JSON]:
-    practice = lookup.practice_of(patient)
+    practice = practice_of(patient)
     if practice is None:
         return []
     sender = (episode.get("managingOrganization") or {}).get("reference")
@@ -581,7 +575,7 @@ def _death_writes(
     text = f"{codes.OUTCOME_DISPLAY['death']} on {died.isoformat()}. {reason}"
     writes = [*_ending(repo, episode, "death", text, now, {}), *_letter(episode, patient, text, now)]
     alerts = [
-        *lookup.search_all(repo, "Flag", [("patient", f"Patient/{patient_id}")]),
+        *search_all(repo, "Flag", [("patient", f"Patient/{patient_id}")], lookup.PAGE),
         *current.values(),
     ]
     writes.extend(s for s in (deaths.stopped(a, died) for a in alerts) if s is not None)
@@ -607,6 +601,7 @@ class CaseloadItem:
     review_task: str | None  # the open review Task's id
     emergency_admissions: int  # since enrolment
     recent_emergency_admissions: int  # in the last 90 days
+    practice: str | None = None  # ODS code of the registered practice
 
 
 RECENT_DAYS = 90
@@ -629,10 +624,12 @@ def caseload(
         for t in sorted(lookup.open_review_tasks(repo, ids), key=lambda t: str(rv.due_date_of(t) or ""), reverse=True)
     }
     admissions = lookup.emergency_admissions(repo, settings.stratify.practices, ids)
+    plans = lookup.active_plans_of(repo, ids)
     items = []
     for episode, pid in zip(episodes, ids, strict=True):
         patient = people.get(pid, {})
-        care = lookup.active_plans(repo, pid).get("care")
+        care = plans.get(pid, {}).get("care")
+        practice = practice_of(patient) if patient else None
         next_review = careplans.next_review_of(care) if care else None
         task = tasks.get(pid)
         state = rv.review_state(task, day) if task else ("scheduled" if care else "no-plan")
@@ -652,6 +649,7 @@ def caseload(
                 review_task=str(task["id"]) if task else None,
                 emergency_admissions=sum(1 for d in stays if d >= start),
                 recent_emergency_admissions=sum(1 for d in stays if (day - d).days <= RECENT_DAYS),
+                practice=practice[0] if practice else None,
             )
         )
     order = {"overdue": 0, "due": 1, "no-plan": 2, "scheduled": 3}

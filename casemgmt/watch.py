@@ -19,27 +19,22 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import Column, Integer, String, Table, select
 from sqlalchemy.engine import Engine
 
 from casemgmt import service
 from casemgmt.death import is_deceased
 from casemgmt.settings import CaseManagementSettings
 from closer.errors import FhirError
+from closer.store.cursor import OutboxCursor, cursor_table
 from closer.store.repository import OutboxEvent
-from closer.store.schema import metadata
 from closer.store.sql import SqlRepository
 from stratify.operations import today_in_england
 
 log = logging.getLogger("closer.casemgmt.watch")
 CURSOR = "casemgmt"
 
-casemgmt_cursor = Table(
-    "casemgmt_cursor",
-    metadata,
-    Column("name", String(32), primary_key=True),
-    Column("seq", Integer, nullable=False),
-)
+casemgmt_cursor = cursor_table("casemgmt_cursor")
+_cursor = OutboxCursor(casemgmt_cursor, CURSOR)
 
 
 @dataclass
@@ -52,18 +47,7 @@ class Polled:
 
 
 def read_cursor(engine: Engine) -> int:
-    casemgmt_cursor.create(engine, checkfirst=True)
-    with engine.connect() as conn:
-        found = conn.execute(select(casemgmt_cursor.c.seq).where(casemgmt_cursor.c.name == CURSOR)).scalar()
-    return int(found or 0)
-
-
-def _save_cursor(repo: SqlRepository, seq: int) -> None:
-    with repo.transaction() as tx:
-        c = casemgmt_cursor.c
-        updated = tx.connection.execute(casemgmt_cursor.update().where(c.name == CURSOR).values(seq=seq))
-        if updated.rowcount == 0:
-            tx.connection.execute(casemgmt_cursor.insert().values(name=CURSOR, seq=seq))
+    return _cursor.read(engine)
 
 
 def handle(repo: SqlRepository, settings: CaseManagementSettings, events: list[OutboxEvent], done: Polled) -> None:
@@ -112,7 +96,7 @@ def poll_once(
             break
         handle(repo, settings, events, done)
         cursor = events[-1].seq
-        _save_cursor(repo, cursor)
+        _cursor.save(repo, cursor)
     if today is not None:
         done.reviews = [str(t["id"]) for t in service.due_reviews(repo, settings, today)]
     return done

@@ -7,10 +7,11 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from casemgmt.lookup import episodes_of, latest_assessment, read_current, search_all
+from casemgmt.lookup import PAGE, episodes_of, latest_assessment, read_current
 from casemgmt.service import display_name
 from closer.audit import events_for
 from closer.store.repository import Repository
+from closer.store.searching import search_all
 from consent.source import StoreConsents
 from pages.patient import (
     PatientPage,
@@ -29,7 +30,7 @@ JSON = dict[str, Any]
 
 def about(repo: Repository, resource_type: str, patient_id: str) -> list[JSON]:
     """Every current resource of a type about the patient."""
-    return list(search_all(repo, resource_type, [("patient", f"Patient/{patient_id}")]))
+    return list(search_all(repo, resource_type, [("patient", f"Patient/{patient_id}")], PAGE))
 
 
 def patient_page(repo: Repository, engine: Engine, patient_id: str, names: dict[str, str]) -> PatientPage:
@@ -49,7 +50,7 @@ def patient_page(repo: Repository, engine: Engine, patient_id: str, names: dict[
     stored = read_current(repo, "Practitioner", [p.split("/", 1)[1] for p in people if p.startswith("Practitioner/")])
     known = {**names, **{f"Practitioner/{pid}": display_name(p) for pid, p in stored.items()}}
     triage_code = ("code", f"{strat.TASK_CODE_SYSTEM}|{strat.TRIAGE_TASK}")
-    tasks = list(search_all(repo, "Task", [("patient", ref), triage_code]))
+    tasks = list(search_all(repo, "Task", [("patient", ref), triage_code], PAGE))
     shown_episodes = episode_rows(episodes, known)
     return PatientPage(
         risk=risk_of(assessment, basis),

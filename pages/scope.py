@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from casemgmt.lookup import practice_of
 from pages.users import User
+from stratify.facts import practice_of
 
 
 @dataclass(frozen=True)

@@ -145,7 +145,8 @@ def _person(patient: JSON) -> PersonFacts | None:
     if any(link.get("type") == "replaced-by" for link in patient.get("link", [])):
         return None
     born = _day(patient.get("birthDate"))
-    practice = _practice(patient)
+    registered = practice_of(patient)
+    practice = registered[0] if registered else ""
     if born is None or not practice:
         return None
     died = _day(patient.get("deceasedDateTime"))
@@ -154,13 +155,15 @@ def _person(patient: JSON) -> PersonFacts | None:
     return PersonFacts(str(patient["id"]), born, str(patient.get("gender", "unknown")), practice, died)
 
 
-def _practice(patient: JSON) -> str:
-    """The registered practice's ODS code: the first generalPractitioner that is an Organization."""
+def practice_of(patient: JSON) -> tuple[str, str] | None:
+    """(ODS code, reference) of the person's registered practice: the first generalPractitioner that is an
+    Organization, its identifier's value or else its id, upper case. Stratification and case management
+    both read a person's practice here, so they cannot disagree about it."""
     for gp in patient.get("generalPractitioner", []):
         kind, _, ident = str(gp.get("reference", "")).partition("/")
         if kind == "Organization":
-            return str((gp.get("identifier") or {}).get("value") or ident).upper()
-    return ""
+            return str((gp.get("identifier") or {}).get("value") or ident).upper(), str(gp["reference"])
+    return None
 
 
 def _codes(concept: object) -> Iterator[tuple[str, str]]:

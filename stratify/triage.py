@@ -10,6 +10,8 @@ history of who decided what stays readable; the latest decision for a person is 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
@@ -104,27 +106,50 @@ def decision_of(task: JSON) -> tuple[str, str, date | None] | None:
     return patient, str(decision), review
 
 
-def latest_decisions(engine: Engine) -> dict[str, tuple[str, date | None, str]]:
-    """patient -> (decision, next review, Task id) of their most recent triage decision, in one scan."""
+@dataclass(frozen=True)
+class LatestDecision:
+    """A person's most recent triage decision: the one that counts."""
+
+    decision: str  # include | exclude
+    next_review: date | None
+    task_id: str
+    authored: str  # the Task's authoredOn, as written
+    focus: str | None  # the RiskAssessment or ServiceRequest decided on
+
+
+def latest_of(tasks: Iterable[JSON]) -> dict[str, LatestDecision]:
+    """patient -> their most recent decision among `tasks` (the latest authoredOn, ties to the greater Task
+    id). The one rule for "latest": the triage queue and enrolment both use it, so they agree."""
+    latest: dict[str, LatestDecision] = {}
+    for task in tasks:
+        read = decision_of(task)
+        if read is None:
+            continue
+        patient, decision, review = read
+        found = LatestDecision(
+            decision,
+            review,
+            str(task["id"]),
+            str(task.get("authoredOn", "")),
+            (task.get("focus") or {}).get("reference"),
+        )
+        current = latest.get(patient)
+        if current is None or (found.authored, found.task_id) > (current.authored, current.task_id):
+            latest[patient] = found
+    return latest
+
+
+def latest_decisions(engine: Engine) -> dict[str, LatestDecision]:
+    """patient -> their most recent triage decision, in one scan of the current triage Tasks."""
     query = current_with_code("Task", codes.TASK_CODE_SYSTEM, codes.TRIAGE_TASK)
-    latest: dict[str, tuple[str, str, date | None, str]] = {}
     with engine.connect() as conn:
-        for (content,) in conn.execute(query):
-            task = orjson.loads(content)
-            read = decision_of(task)
-            if read is None:
-                continue
-            patient, decision, review = read
-            stamp = str(task.get("authoredOn", ""))
-            if patient not in latest or (stamp, task["id"]) > (latest[patient][0], latest[patient][3]):
-                latest[patient] = (stamp, decision, review, task["id"])
-    return {patient: (decision, review, task_id) for patient, (_, decision, review, task_id) in latest.items()}
+        return latest_of(orjson.loads(content) for (content,) in conn.execute(query))
 
 
 def excluded_until(engine: Engine, day: date) -> dict[str, date]:
     """People whose latest decision excludes them with a next review after `day`, and that date."""
     return {
-        patient: review
-        for patient, (decision, review, _) in latest_decisions(engine).items()
-        if decision == "exclude" and review is not None and review > day
+        patient: latest.next_review
+        for patient, latest in latest_decisions(engine).items()
+        if latest.decision == "exclude" and latest.next_review is not None and latest.next_review > day
     }

@@ -20,12 +20,11 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Column, Integer, String, Table, select
 from sqlalchemy.engine import Engine
 
+from closer.store.cursor import OutboxCursor, cursor_table
 from closer.store.query import parse_search
 from closer.store.repository import OutboxEvent
-from closer.store.schema import metadata
 from closer.store.sql import SqlRepository
 from stratify import codes
 from stratify import resources as fhir
@@ -41,12 +40,8 @@ log = logging.getLogger("closer.stratify.watch")
 CURSOR = "deterioration"
 TRIGGERS = {"emergency", "ae"}
 
-stratify_cursor = Table(
-    "stratify_cursor",
-    metadata,
-    Column("name", String(32), primary_key=True),
-    Column("seq", Integer, nullable=False),
-)
+stratify_cursor = cursor_table("stratify_cursor")
+_cursor = OutboxCursor(stratify_cursor, CURSOR)
 
 
 @dataclass(frozen=True)
@@ -60,18 +55,7 @@ class Rescore:
 
 
 def read_cursor(engine: Engine) -> int:
-    stratify_cursor.create(engine, checkfirst=True)
-    with engine.connect() as conn:
-        found = conn.execute(select(stratify_cursor.c.seq).where(stratify_cursor.c.name == CURSOR)).scalar()
-    return int(found or 0)
-
-
-def _save_cursor(repo: SqlRepository, seq: int) -> None:
-    with repo.transaction() as tx:
-        c = stratify_cursor.c
-        updated = tx.connection.execute(stratify_cursor.update().where(c.name == CURSOR).values(seq=seq))
-        if updated.rowcount == 0:
-            tx.connection.execute(stratify_cursor.insert().values(name=CURSOR, seq=seq))
+    return _cursor.read(engine)
 
 
 def triggers(repo: SqlRepository, events: list[OutboxEvent]) -> dict[str, str]:
@@ -113,7 +97,7 @@ def poll_once(repo: SqlRepository, settings: StratifySettings, today: date, batc
         if run is not None:
             done.extend(rescore(repo, settings, run, triggers(repo, events), today))
         cursor = events[-1].seq
-        _save_cursor(repo, cursor)
+        _cursor.save(repo, cursor)
 
 
 def rescore(

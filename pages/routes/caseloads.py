@@ -5,7 +5,6 @@ from __future__ import annotations
 from flask import abort, render_template
 from flask.typing import ResponseReturnValue
 
-from closer.errors import FhirError
 from pages import workflow
 from pages.auth import current_user, require_role
 from pages.blueprint import blueprint
@@ -16,7 +15,7 @@ from pages.routes.common import (
     repo,
     teams,
 )
-from pages.scope import practices_of, registered_practice
+from pages.scope import practices_of
 from pages.users import GP, MDT_ADMIN, User, get_user
 
 
@@ -45,7 +44,7 @@ def _caseload_of(user: User) -> ResponseReturnValue:
     assert user.practitioner is not None
     items = workflow.caseload(repo(), casemgmt_settings(), user.practitioner)
     mine = practices_of(current_user(), teams())
-    visible = [item for item in items if _practice_of(item.patient_id) in mine]
+    visible = [item for item in items if item.practice in mine]
     return render_template(
         "pages/caseload.html",
         title=f"Caseload: {user.display_name}",
@@ -53,10 +52,3 @@ def _caseload_of(user: User) -> ResponseReturnValue:
         page=caseload_page(visible),
         states=REVIEW_STATES,
     )
-
-
-def _practice_of(patient_id: str) -> str:
-    try:
-        return registered_practice(repo().read("Patient", patient_id))
-    except FhirError:
-        return ""

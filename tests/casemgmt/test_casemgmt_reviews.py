@@ -113,6 +113,7 @@ def test_reviews_fall_due_as_tasks_and_continue_or_adjust(client: FlaskClient, a
     assert [t["meta"]["versionId"] for t in due_reviews(repo, cm, today())] == ["1"]  # made once
     (item,) = caseload(repo, MANAGER, cm, today=due + timedelta(days=1))
     assert (item.review, item.review_task, item.next_review) == ("overdue", task["id"], due)
+    assert item.practice == NORTH_PRACTICE  # read with the caseload's Patients, for the page's scope
 
     missing = review(client, ANN, ("decision", "continue"), ("reason", "Stable"))
     assert "nextReview" in outcome(missing, 422)

@@ -9,10 +9,15 @@ import time
 from datetime import date, timedelta
 from pathlib import Path
 
+from sqlalchemy import text
+
+from adapters.writing import open_repository
+from closer.settings import Settings
+from closer.store.cursor import OutboxCursor
 from closer.store.sql import SqlRepository
 from stratify.models.base import load_model
 from stratify.runs import run
-from stratify.watch import poll_once, read_cursor
+from stratify.watch import CURSOR, poll_once, read_cursor, stratify_cursor
 from tests.stratify.strat_data import AS_OF, MILD, WELL, emergency_admission, populate, settings
 
 TODAY = AS_OF + timedelta(days=20)
@@ -88,4 +93,21 @@ def test_the_watch_command_rescores_within_a_minute(tmp_path: Path) -> None:
     finally:
         watcher.terminate()
         watcher.wait(timeout=10)
+        store.engine.dispose()
+
+
+def test_a_cursor_table_made_with_an_integer_seq_is_read_and_written_as_it_is(tmp_path: Path) -> None:
+    store = open_repository(Settings.from_env({}, database_url=f"sqlite:///{tmp_path}/old.db"))
+    try:
+        with store.engine.begin() as conn:  # as the table was made before the cursor was shared (INTEGER seq)
+            conn.execute(text("DROP TABLE stratify_cursor"))
+            conn.execute(text("CREATE TABLE stratify_cursor (name VARCHAR(32) PRIMARY KEY, seq INTEGER NOT NULL)"))
+            conn.execute(text("INSERT INTO stratify_cursor (name, seq) VALUES ('deterioration', 7)"))
+        assert read_cursor(store.engine) == 7
+        cursor = OutboxCursor(stratify_cursor, CURSOR)
+        cursor.save(store, 2**40)  # past INTEGER's 32 bits, as the outbox's BigInteger seq may go
+        assert read_cursor(store.engine) == 2**40
+        with store.engine.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM stratify_cursor")).scalar() == 1
+    finally:
         store.engine.dispose()
