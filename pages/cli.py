@@ -11,12 +11,10 @@ from casemgmt.settings import load_settings as load_casemgmt_settings
 from closer.auth.cli import database_option, opened_store
 from closer.store.sql import SqlRepository
 from pages.users import (
-    CASE_MANAGER,
     ROLES,
     UserError,
-    add_user,
+    add_user_with_practitioner,
     list_users,
-    practitioner_resource,
     set_disabled,
     set_password,
 )
@@ -59,14 +57,17 @@ def add(
     password = _read_password(password_stdin)
     with opened_store(database_url) as (engine, _):
         try:
-            user = add_user(
-                engine, name, role=role, password=password, practices=practices, team=team, display_name=display_name
+            user = add_user_with_practitioner(
+                SqlRepository(engine),
+                name,
+                role=role,
+                password=password,
+                practices=practices,
+                team=team,
+                display_name=display_name,
             )
         except UserError as exc:
             raise click.ClickException(str(exc)) from None
-        if user.role == CASE_MANAGER:  # their caseload's Practitioner (PUT by id: adding again changes nothing)
-            with SqlRepository(engine).transaction() as tx:
-                tx.put_many([practitioner_resource(user)])
     scope = f"practices {', '.join(user.practices)}" if user.practices else f"team {user.team}"
     linked = f"; caseload of {user.practitioner}" if user.practitioner else ""
     click.echo(f"added {user.username} ({user.role}, {scope}{linked})")

@@ -19,8 +19,10 @@ from sqlalchemy import BigInteger, Boolean, Column, Integer, String, Table, Text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
-from closer.auth.tables import to_us, writing
+from closer.auth.tables import to_us
+from closer.store.engine import writing
 from closer.store.schema import metadata
+from closer.store.sql import SqlRepository
 from fhir_profiles.canonical import CANONICAL_BASE
 
 GP, CASE_MANAGER, MDT_ADMIN = "gp", "case-manager", "mdt-admin"
@@ -136,6 +138,33 @@ def add_user(
             )
     except IntegrityError:
         raise UserError(f"a user '{username}' already exists") from None
+    return user
+
+
+def add_user_with_practitioner(
+    repo: SqlRepository,
+    username: str,
+    *,
+    role: str,
+    password: str,
+    practices: tuple[str, ...] = (),
+    team: str = "",
+    display_name: str = "",
+) -> User:
+    """`add_user` in the store's users table; a case manager also gets their caseload's Practitioner
+    `cm-<username>` in the store (PUT by id, so writing it again changes nothing)."""
+    user = add_user(
+        repo.engine,
+        username,
+        role=role,
+        password=password,
+        practices=practices,
+        team=team,
+        display_name=display_name,
+    )
+    if user.role == CASE_MANAGER:
+        with repo.transaction() as tx:
+            tx.put_many([practitioner_resource(user)])
     return user
 
 

@@ -13,25 +13,10 @@ from casemgmt import service
 from casemgmt.figures import ProgrammeFigures
 from casemgmt.service import CaseloadItem, PlanInput, QueueItem
 from casemgmt.settings import CaseManagementSettings
-from closer.api.interactions import Reply
-from closer.api.operations import Operation, OperationCall, Params
+from closer.api.operations import Params, invoke
 from closer.settings import Settings
 from closer.store.repository import Repository
 from stratify.operations import SIGN_OFF, TRIAGE
-
-
-def _call(operation: Operation, repo: Repository, settings: Settings, params: Params, patient: str | None) -> Reply:
-    call = OperationCall(
-        operation=operation,
-        method="POST",
-        repository=repo,
-        settings=settings,
-        base=settings.base_url,
-        resource_type=operation.resource_type,
-        resource_id=patient,
-        params=params,
-    )
-    return operation.handler(call)
 
 
 def triage(
@@ -51,14 +36,32 @@ def triage(
         items.append(("nextReview", next_review))
     if focus:
         items.append(("focus", focus))
-    reply = _call(TRIAGE, repo, settings, Params(tuple(items)), patient_id)
+    reply = invoke(
+        TRIAGE,
+        "POST",
+        repository=repo,
+        settings=settings,
+        base=settings.base_url,
+        resource_type=TRIAGE.resource_type,
+        resource_id=patient_id,
+        params=Params(tuple(items)),
+    )
     assert reply.resource is not None
     return reply.resource
 
 
 def sign_off(repo: Repository, settings: Settings, practice: str, signed_by: str) -> dict[str, Any]:
     """The GP's sign-off of the practice's latest run (stratify's $sign-off); returns its Parameters."""
-    reply = _call(SIGN_OFF, repo, settings, Params((("practice", practice), ("signedBy", signed_by))), None)
+    reply = invoke(
+        SIGN_OFF,
+        "POST",
+        repository=repo,
+        settings=settings,
+        base=settings.base_url,
+        resource_type=SIGN_OFF.resource_type,
+        resource_id=None,
+        params=Params((("practice", practice), ("signedBy", signed_by))),
+    )
     assert reply.resource is not None
     return reply.resource
 

@@ -40,7 +40,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -52,6 +52,7 @@ from sqlalchemy import create_engine, text
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from adapters.writing import open_repository  # noqa: E402
 from closer.settings import Settings  # noqa: E402
 from closer.store.engine import make_engine  # noqa: E402
 from closer.store.sql import SqlRepository  # noqa: E402
@@ -91,14 +92,33 @@ def fresh_store(backend: str, workdir: Path) -> Iterator[str]:
 def open_repo(url: str) -> SqlRepository:
     import consent.publisher.tables  # noqa: F401  (the publisher's tables, created with the store's)
 
-    settings = Settings.from_env(database_url=url)
-    return SqlRepository(make_engine(settings.database_url, sqlite_synchronous=settings.sqlite_synchronous))
+    return open_repository(Settings.from_env(database_url=url))
+
+
+def put_in_batches(repo: SqlRepository, resources: Iterable[dict], size: int = 500) -> None:
+    """Store `resources`, `size` to a transaction."""
+    batch: list[dict] = []
+    for resource in resources:
+        batch.append(resource)
+        if len(batch) >= size:
+            with repo.transaction() as tx:
+                tx.put_many(batch)
+            batch = []
+    if batch:
+        with repo.transaction() as tx:
+            tx.put_many(batch)
 
 
 # -- the shared record ---------------------------------------------------------------------------------
 
 
 PUSHED_TYPES = ("Flag", "AllergyIntolerance", "CarePlan")
+AMBULANCE_ORG = {
+    "resourceType": "Organization",
+    "id": "org-rya",
+    "identifier": [{"system": ODS_ORGANIZATION_SYSTEM, "value": AMBULANCE_ODS}],
+    "name": "Ambulance service",
+}
 
 
 def consent(pid: str, resource_types: tuple[str, ...] = PUSHED_TYPES) -> dict:
@@ -142,24 +162,15 @@ CHANGES: tuple[Callable[[str, int], dict], ...] = (flag, allergy, care_plan)
 
 def seed(repo: SqlRepository, patients: int) -> None:
     """The ambulance trust's Organization and N consented patients with their shared record, in batches."""
-    organization = {
-        "resourceType": "Organization",
-        "id": "org-rya",
-        "identifier": [{"system": ODS_ORGANIZATION_SYSTEM, "value": AMBULANCE_ODS}],
-        "name": "Ambulance service",
-    }
-    batch: list[dict] = [organization]
-    for n in range(patients):
-        pid = f"bench-{n}"
-        batch.append({"resourceType": "Patient", "id": pid, "name": [{"family": "Bench", "given": [str(n)]}]})
-        batch.extend([consent(pid), *(make(pid, 0) for make in CHANGES)])
-        if len(batch) >= 500:
-            with repo.transaction() as tx:
-                tx.put_many(batch)
-            batch = []
-    if batch:
-        with repo.transaction() as tx:
-            tx.put_many(batch)
+
+    def records() -> Iterator[dict]:
+        yield AMBULANCE_ORG
+        for n in range(patients):
+            pid = f"bench-{n}"
+            yield {"resourceType": "Patient", "id": pid, "name": [{"family": "Bench", "given": [str(n)]}]}
+            yield from (consent(pid), *(make(pid, 0) for make in CHANGES))
+
+    put_in_batches(repo, records())
 
 
 # -- the receiver --------------------------------------------------------------------------------------
@@ -375,29 +386,20 @@ def episode(pid: str) -> list[dict]:
 
 def seed_alerts(repo: SqlRepository, people: list[tuple[str, str]]) -> None:
     """Alerts, plans and an episode for each case-managed person; consent for CONSENTED_SHARE of them."""
-    directory: list[dict] = [
-        {
-            "resourceType": "Organization",
-            "id": "org-rya",
-            "identifier": [{"system": ODS_ORGANIZATION_SYSTEM, "value": AMBULANCE_ODS}],
-            "name": "Ambulance service",
-        },
-        {"resourceType": "Organization", "id": "cm-team", "name": "Case management team"},
-        {"resourceType": "Organization", "id": "ooh-team", "name": "Out-of-hours team"},
-        {"resourceType": "Practitioner", "id": "cm-bench", "name": [{"family": "Manager"}]},
-    ]
-    batch = directory
-    for n, (pid, _) in enumerate(people):
-        batch.extend([*(make(pid, 0) for make in CHANGES), *episode(pid)])
-        if n % 10 < CONSENTED_SHARE * 10:
-            batch.append(consent(pid, (*PUSHED_TYPES, "EpisodeOfCare", "CareTeam")))
-        if len(batch) >= 500:
-            with repo.transaction() as tx:
-                tx.put_many(batch)
-            batch = []
-    if batch:
-        with repo.transaction() as tx:
-            tx.put_many(batch)
+
+    def records() -> Iterator[dict]:
+        yield from (
+            AMBULANCE_ORG,
+            {"resourceType": "Organization", "id": "cm-team", "name": "Case management team"},
+            {"resourceType": "Organization", "id": "ooh-team", "name": "Out-of-hours team"},
+            {"resourceType": "Practitioner", "id": "cm-bench", "name": [{"family": "Manager"}]},
+        )
+        for n, (pid, _) in enumerate(people):
+            yield from (*(make(pid, 0) for make in CHANGES), *episode(pid))
+            if n % 10 < CONSENTED_SHARE * 10:
+                yield consent(pid, (*PUSHED_TYPES, "EpisodeOfCare", "CareTeam"))
+
+    put_in_batches(repo, records())
 
 
 def register_consumer(url: str, key_dir: Path) -> dict[str, str]:

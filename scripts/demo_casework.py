@@ -17,16 +17,25 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from casemgmt.service import PlanInput, agree_plan, current_settings, enrol, load_teams, triage_queue
+from adapters.writing import ensure, open_repository
+from casemgmt.lookup import active_episodes
+from casemgmt.service import (
+    PlanInput,
+    agree_plan,
+    current_settings,
+    display_name,
+    enrol,
+    load_teams,
+    nhs_number,
+    triage_queue,
+)
 from closer.errors import FhirError
 from closer.settings import Settings
-from closer.store.engine import make_engine
-from closer.store.query import parse_search
 from closer.store.sql import SqlRepository
 from consent.alertcodes import SNOMED
 from consent.records import sharing_consent
-from fhir_profiles.canonical import NHS_NUMBER_SYSTEM, ODS_ORGANIZATION_SYSTEM
-from pages.users import CASE_MANAGER, add_user, get_user, practitioner_resource
+from fhir_profiles.canonical import ODS_ORGANIZATION_SYSTEM
+from pages.users import CASE_MANAGER, add_user_with_practitioner, get_user
 from pages.workflow import triage
 
 DATA = Path("closer-data")
@@ -36,11 +45,6 @@ AMBULANCE, AE = "RYA", "RXW"
 SHARED_CLASSES = ("Flag", "AllergyIntolerance", "CarePlan", "EpisodeOfCare", "CareTeam")
 PEOPLE = 3  # enrolled in the demo; the first two consent to sharing
 CASE_MANAGER_REF = "Practitioner/cm-casey"
-
-
-def repository() -> SqlRepository:
-    settings = Settings.from_env()
-    return SqlRepository(make_engine(settings.database_url, sqlite_synchronous=settings.sqlite_synchronous))
 
 
 def directory() -> list[dict[str, Any]]:
@@ -66,10 +70,7 @@ def users(repo: SqlRepository, team: str, practice: str) -> dict[str, str]:
     for name, (role, practices, user_team) in wanted.items():
         if get_user(repo.engine, name) is None:
             known[name] = secrets.token_urlsafe(12)
-            user = add_user(repo.engine, name, role=role, password=known[name], practices=practices, team=user_team)
-            if user.role == CASE_MANAGER:
-                with repo.transaction() as tx:
-                    tx.put_many([practitioner_resource(user)])
+            add_user_with_practitioner(repo, name, role=role, password=known[name], practices=practices, team=user_team)
     PASSWORDS.write_text("".join(f"{name} {password}\n" for name, password in known.items()))
     PASSWORDS.chmod(0o600)
     return known
@@ -139,32 +140,28 @@ def enrol_people(repo: SqlRepository, team: str, casemgmt: Any) -> list[str]:
         chosen.append(patient_id)
     for n, patient_id in enumerate(chosen):
         with repo.transaction() as tx:
-            consent = sharing_consent(
-                f"share-{patient_id}", patient_id, (AMBULANCE, AE), SHARED_CLASSES, given=date.today().isoformat()
-            )
-            tx.put_many(alerts(patient_id) + ([consent] if n < 2 else []))
+            tx.put_many(alerts(patient_id))
+            if n < 2:  # recorded once: a re-run neither re-dates it nor revives a withdrawn one
+                given = date.today().isoformat()
+                ensure(
+                    tx, sharing_consent(f"share-{patient_id}", patient_id, (AMBULANCE, AE), SHARED_CLASSES, given=given)
+                )
     return chosen
 
 
 def enrolled(repo: SqlRepository) -> list[str]:
     """The demo case manager's people, in the order they were enrolled (the first two consent)."""
-    query = parse_search(
-        "EpisodeOfCare", [("status", "active"), ("care-manager", "Practitioner/cm-casey")], strict=True
-    )
-    query.count, query.total = 50, "none"
-    episodes = sorted(repo.search(query).matches, key=lambda e: (e["period"]["start"], e["id"]))
+    episodes = sorted(active_episodes(repo, CASE_MANAGER_REF), key=lambda e: (e["period"]["start"], e["id"]))
     return [str(e["patient"]["reference"]).split("/", 1)[1] for e in episodes]
 
 
 def describe(repo: SqlRepository, patient_id: str) -> str:
     patient = repo.read("Patient", patient_id)
-    number = next((i["value"] for i in patient.get("identifier", []) if i.get("system") == NHS_NUMBER_SYSTEM), "?")
-    name = (patient.get("name") or [{}])[0]
-    return f"{' '.join(name.get('given', []))} {name.get('family', '')} (Patient/{patient_id}, NHS number {number})"
+    return f"{display_name(patient)} (Patient/{patient_id}, NHS number {nhs_number(patient) or '?'})"
 
 
 def seed(receiver: str) -> None:
-    repo = repository()
+    repo = open_repository(Settings.from_env())
     casemgmt = current_settings()
     load_teams(repo, casemgmt)
     with repo.transaction() as tx:
@@ -185,7 +182,7 @@ def seed(receiver: str) -> None:
 
 
 def withdraw() -> None:
-    repo = repository()
+    repo = open_repository(Settings.from_env())
     people = enrolled(repo)
     if not people:
         raise SystemExit("nobody is enrolled yet: run `seed` first")

@@ -36,7 +36,9 @@ from casemgmt.plans import PlanInput  # noqa: E402
 from closer.audit import Disclosure, record  # noqa: E402
 from closer.settings import Settings  # noqa: E402
 from closer.store.engine import make_engine  # noqa: E402
+from closer.store.searching import search_all  # noqa: E402
 from closer.store.sql import SqlRepository  # noqa: E402
+from consent.records import sharing_consent  # noqa: E402
 from pages import workflow  # noqa: E402
 
 TEAM = "north-1"
@@ -50,6 +52,7 @@ WIDTH = 1280
 MAX_HEIGHT = 4000
 SNOMED = "http://snomed.info/sct"
 DNACPR = {"system": SNOMED, "code": "870373003", "display": "DNACPR decision"}
+AMBULANCE = "RX7"  # North West Ambulance Service's ODS code
 
 
 def closer(env: dict[str, str], cwd: Path, *args: str, stdin: str | None = None) -> None:
@@ -149,7 +152,7 @@ def play_the_workflow(database_url: str) -> str:
         [
             Disclosure(
                 "nwas-epr",
-                "RX7",
+                AMBULANCE,
                 f"Patient/{shown}",
                 "alerts",
                 (f"Flag/dnacpr-{shown}",),
@@ -167,7 +170,7 @@ def _team_patients(repo: SqlRepository, settings: Any) -> list[str]:
     found = []
     for practice in settings.teams[TEAM].practices:
         criteria = [("general-practitioner", f"Organization/{practice}")]
-        found.extend(str(patient["id"]) for patient in service.lookup.search_all(repo, "Patient", criteria))
+        found.extend(str(patient["id"]) for patient in search_all(repo, "Patient", criteria))
     return sorted(found)
 
 
@@ -181,14 +184,6 @@ def _alerts_and_consent(repo: SqlRepository, patient: str) -> None:
     ref = {"reference": f"Patient/{patient}"}
     started = (date.today() - timedelta(days=40)).isoformat()
     terminology = "http://terminology.hl7.org/CodeSystem"
-    ambulance = {
-        "role": {"coding": [_coding(f"{terminology}/v3-ParticipationType", "IRCP")]},
-        "reference": {
-            "identifier": {"system": "https://fhir.nhs.uk/Id/ods-organization-code", "value": "RX7"},
-            "display": "North West Ambulance Service",
-        },
-    }
-    types = "http://hl7.org/fhir/resource-types"
     resources: list[dict[str, Any]] = [
         {
             "resourceType": "Flag",
@@ -207,25 +202,13 @@ def _alerts_and_consent(repo: SqlRepository, patient: str) -> None:
             "recordedDate": started,
             "reaction": [{"manifestation": [{"text": "Rash and swelling"}]}],
         },
-        {
-            "resourceType": "Consent",
-            "id": f"share-{patient}",
-            "status": "active",
-            "scope": {"coding": [_coding(f"{terminology}/consentscope", "patient-privacy")]},
-            "category": [{"coding": [_coding("http://loinc.org", "59284-0")]}],
-            "patient": ref,
-            "dateTime": started,
-            "provision": {
-                "type": "permit",
-                "period": {"start": started},
-                "actor": [ambulance],
-                "purpose": [_coding(f"{terminology}/v3-ActReason", "ETREAT")],
-                "class": [_coding(types, kind) for kind in ("Flag", "CarePlan", "AllergyIntolerance")],
-            },
-        },
     ]
+    consent = sharing_consent(
+        f"share-{patient}", patient, [AMBULANCE], ("Flag", "CarePlan", "AllergyIntolerance"), given=started
+    )
+    consent["provision"]["period"] = {"start": started}  # the page shows when the permission runs from
     with repo.transaction() as tx:
-        tx.put_many(resources)
+        tx.put_many([*resources, consent])
 
 
 def _free_port() -> int:

@@ -21,20 +21,20 @@ from pages.routes.common import (
     today,
 )
 from pages.scope import practices_of, registered_practice
-from pages.users import CASE_MANAGER, MDT_ADMIN, list_users
+from pages.users import CASE_MANAGER, MDT_ADMIN, User, list_users
 from stratify.settings import TIERS
 
 
-def _names() -> dict[str, str]:
+def _names(users: list[User]) -> dict[str, str]:
     """Practitioner reference -> name, for the case managers among the pages' users."""
-    return {u.practitioner: u.display_name for u in list_users(engine()) if u.practitioner}
+    return {u.practitioner: u.display_name for u in users if u.practitioner}
 
 
-def _care_managers(practice: str) -> list[tuple[str, str]]:
+def _care_managers(users: list[User], practice: str) -> list[tuple[str, str]]:
     """(Practitioner reference, name) of the case managers serving `practice`, for the enrol form."""
     return [
         (u.practitioner, u.display_name)
-        for u in list_users(engine())
+        for u in users
         if u.practitioner and not u.disabled and practice in practices_of(u, teams())
     ]
 
@@ -42,7 +42,8 @@ def _care_managers(practice: str) -> list[tuple[str, str]]:
 @blueprint.get("/patient/<patient_id>")
 def patient(patient_id: str) -> ResponseReturnValue:
     record = patient_or_404(patient_id)
-    page = reads.patient_page(repo(), engine(), patient_id, _names())
+    users = list_users(engine())
+    page = reads.patient_page(repo(), engine(), patient_id, _names(users))
     practice = registered_practice(record)
     team = casemgmt_settings().team_of_practice(practice)
     return render_template(
@@ -55,7 +56,7 @@ def patient(patient_id: str) -> ResponseReturnValue:
         team=team,
         page=page,
         may_enrol=current_user().role in (CASE_MANAGER, MDT_ADMIN),
-        care_managers=_care_managers(practice),
+        care_managers=_care_managers(users, practice),
         me=current_user().practitioner,
         tiers=TIERS,
         today=today(),
@@ -67,7 +68,7 @@ def enrol(patient_id: str) -> ResponseReturnValue:
     practice = registered_practice(patient_or_404(patient_id))
     require_role(CASE_MANAGER, MDT_ADMIN)
     manager = request.form.get("care_manager", "")
-    if manager not in {ref for ref, _ in _care_managers(practice)}:
+    if manager not in {ref for ref, _ in _care_managers(list_users(engine()), practice)}:
         flash("Choose a case manager who serves this person's practice.", "error")
         return redirect(url_for("pages.patient", patient_id=patient_id))
     providers = tuple(p.strip() for p in request.form.get("providers", "").split(",") if p.strip())

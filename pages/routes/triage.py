@@ -34,7 +34,9 @@ from stratify.runstore import latest_run, signed_off
 def worklist(key: str) -> ResponseReturnValue:
     unit = unit_or_404(key)
     query = Query.from_args(request.args)
-    items = _queue(unit)
+    queue = _team_queue(unit)
+    practices = None if unit.kind == "team" else frozenset(unit.practices)  # a practice's: narrowed to it
+    everyone = select(queue, Query(), practices)  # the whole worklist, before the query's filters
     run = latest_run(engine())
     signoffs = signed_off(engine(), run.period) if run else {}
     return render_template(
@@ -42,9 +44,9 @@ def worklist(key: str) -> ResponseReturnValue:
         title=f"Triage worklist: {unit.name}",
         unit=unit,
         run=run,
-        items=select(items, query),
-        total=len(items),
-        counts=counts(items),
+        items=select(queue, query, practices),
+        total=len(everyone),
+        counts=counts(everyone),
         query=query,
         sorts=SORTS,
         tiers=list(TIER_RANK),
@@ -56,16 +58,13 @@ def worklist(key: str) -> ResponseReturnValue:
     )
 
 
-def _queue(unit: Unit) -> list[QueueItem]:
-    """The unit's people awaiting triage: its team's queue, or the queue of a practice's team narrowed to
-    the practice."""
+def _team_queue(unit: Unit) -> list[QueueItem]:
+    """The queue of the unit's team (a team's own, or the team of a practice): the people awaiting triage."""
     settings = casemgmt_settings()
     if unit.kind == "team":
         return workflow.queue(repo(), settings, unit.key)
     team = settings.team_of_practice(unit.key)
-    if team is None:
-        return []
-    return [item for item in workflow.queue(repo(), settings, team.key) if item.practice == unit.key]
+    return workflow.queue(repo(), settings, team.key) if team is not None else []
 
 
 @blueprint.post("/triage/<key>/decide")
