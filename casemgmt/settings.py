@@ -6,13 +6,11 @@ two never disagree about which practice is where."""
 
 from __future__ import annotations
 
-import os
-import tomllib
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from closer.settingsfile import read_settings
 from stratify.settings import LOCALITIES, TIERS, SettingsError, StratifySettings
 from stratify.settings import load_settings as load_stratify_settings
 
@@ -75,20 +73,7 @@ class CaseManagementSettings:
 def load_settings(path: Path | str | None = None, stratify: StratifySettings | None = None) -> CaseManagementSettings:
     """Settings from `path`, else $CLOSER_CASEMGMT_SETTINGS, else the packaged default; localities from
     `stratify` (default: stratification's own settings, with their own override)."""
-    chosen = path or os.environ.get(ENV_VAR) or None
-    if chosen is None:
-        text = resources.files("casemgmt").joinpath("settings.toml").read_text(encoding="utf-8")
-        source = "casemgmt/settings.toml (packaged default)"
-    else:
-        try:
-            text = Path(chosen).read_text(encoding="utf-8")
-        except OSError as exc:
-            raise SettingsError(f"cannot read case management settings {chosen}: {exc.strerror}") from None
-        source = str(chosen)
-    try:
-        raw = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise SettingsError(f"{source}: not valid TOML: {exc}") from None
+    raw, source = read_settings(path, ENV_VAR, "case management settings", SettingsError, package="casemgmt")
     return parse_settings(raw, stratify or load_stratify_settings(), source)
 
 

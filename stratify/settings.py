@@ -4,12 +4,11 @@ the tiering policy and the programme's planned numbers. Read from a TOML file (t
 
 from __future__ import annotations
 
-import os
-import tomllib
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any
+
+from closer.settingsfile import read_settings
 
 TIERS = ("severe", "moderate", "mild")
 """Tiers from the most to the least severe; below them all is BELOW_THRESHOLD."""
@@ -74,20 +73,7 @@ class StratifySettings:
 
 def load_settings(path: Path | str | None = None) -> StratifySettings:
     """Settings from `path`, else from $CLOSER_STRATIFY_SETTINGS, else the packaged default."""
-    chosen = path or os.environ.get(ENV_VAR) or None
-    if chosen is None:
-        text = resources.files("stratify").joinpath("settings.toml").read_text(encoding="utf-8")
-        source = "stratify/settings.toml (packaged default)"
-    else:
-        try:
-            text = Path(chosen).read_text(encoding="utf-8")
-        except OSError as exc:
-            raise SettingsError(f"cannot read stratification settings {chosen}: {exc.strerror}") from None
-        source = str(chosen)
-    try:
-        raw = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise SettingsError(f"{source}: not valid TOML: {exc}") from None
+    raw, source = read_settings(path, ENV_VAR, "stratification settings", SettingsError, package="stratify")
     return parse_settings(raw, source)
 
 

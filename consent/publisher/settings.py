@@ -35,12 +35,12 @@ from __future__ import annotations
 
 import os
 import re
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from closer.settingsfile import read_settings
 from consent.alertcodes import SHARED_PLAN_CATEGORIES
 
 ENV_VAR = "CLOSER_PUBLISH_ENDPOINTS"
@@ -138,17 +138,7 @@ class PublishSettings:
 def load_settings(path: Path | str | None = None) -> PublishSettings:
     """Settings from `path`, else from $CLOSER_PUBLISH_ENDPOINTS, else the defaults with no endpoints.
     $CLOSER_PUBLISH_KEY, when set, names the signing key whatever the file says."""
-    chosen = path or os.environ.get(ENV_VAR) or None
-    document: dict[str, Any] = {}
-    source = "defaults"
-    if chosen is not None:
-        source = str(chosen)
-        try:
-            document = tomllib.loads(Path(chosen).read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise SettingsError(f"cannot read the publisher settings {chosen}: {exc.strerror or exc}") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise SettingsError(f"{chosen} is not TOML: {exc}") from None
+    document, source = read_settings(path, ENV_VAR, "the publisher settings", SettingsError)
     return parse_settings(document, source)
 
 
