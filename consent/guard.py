@@ -52,9 +52,9 @@ class Decided:
     verdict: Verdict
 
 
-def reference_of(resource: Resource) -> str:
-    """Type/id/_history/version: what the audit names as disclosed."""
-    view = ResourceView(resource)
+def reference_of(resource: Resource, view: ResourceView | None = None) -> str:
+    """Type/id/_history/version: what the audit names as disclosed (`view`: the resource's, if made)."""
+    view = view or ResourceView(resource)
     version = (resource.get("meta") or {}).get("versionId")
     return f"{view.reference}/_history/{version}" if version else view.reference
 
@@ -87,7 +87,8 @@ class GuardedRepository:
     def allowed(self, resource: Resource) -> bool:
         """Put one resource to the engine, and remember the verdict for the audit."""
         verdict = self.engine.can_see(self.request, resource)
-        self.decisions.append(Decided(reference_of(resource), ResourceView(resource).patients, verdict))
+        view = ResourceView(resource)
+        self.decisions.append(Decided(reference_of(resource, view), view.patients, verdict))
         return verdict.permitted
 
     def show(self, resources: list[Resource]) -> list[Resource]:

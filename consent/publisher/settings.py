@@ -142,6 +142,19 @@ def load_settings(path: Path | str | None = None) -> PublishSettings:
     return parse_settings(document, source)
 
 
+def signing_key_path(path: Path | str | None = None) -> Path:
+    """Only where the signing key is: what the server's public-key document needs, so neither an endpoint
+    it does not use nor a worker's missing client certificate can take that document down."""
+    document, source = read_settings(path, ENV_VAR, "the publisher settings", SettingsError)
+    return _signing_key(dict(_table(document, "publisher", source)))
+
+
+def _signing_key(publisher: Mapping[str, Any]) -> Path:
+    """$CLOSER_PUBLISH_KEY, else [publisher] signing_key, else the default path."""
+    key = os.environ.get(KEY_ENV_VAR) or publisher.get("signing_key")
+    return Path(str(key)) if key is not None else DEFAULT_KEY_PATH
+
+
 def parse_settings(document: Mapping[str, Any], source: str = "settings") -> PublishSettings:
     """Settings from a parsed TOML document."""
     unknown = sorted(set(document) - {"publisher", "endpoint", "tls"})
@@ -152,10 +165,8 @@ def parse_settings(document: Mapping[str, Any], source: str = "settings") -> Pub
     for name in _DURATIONS:
         if name in publisher:
             values[name] = _number(publisher.pop(name), f"[publisher] {name}")
-    file_key = publisher.pop("signing_key", None)
-    key = os.environ.get(KEY_ENV_VAR) or file_key
-    if key is not None:
-        values["signing_key"] = Path(str(key))
+    values["signing_key"] = _signing_key(publisher)
+    publisher.pop("signing_key", None)
     if publisher:
         raise SettingsError(f"{source}: unknown [publisher] setting(s) {', '.join(sorted(publisher))}")
     entries = document.get("endpoint", [])

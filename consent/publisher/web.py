@@ -12,7 +12,7 @@ from functools import cache
 import orjson
 from flask import Blueprint, Response
 
-from consent.publisher.settings import load_settings
+from consent.publisher.settings import signing_key_path
 from consent.publisher.signing import Signer, load_signer
 
 JWKS_PATH = "/.well-known/closer-publisher-jwks.json"
@@ -23,7 +23,7 @@ publisher_keys = Blueprint("publisher_keys", __name__)
 
 @cache
 def _signer() -> Signer:
-    return load_signer(load_settings().signing_key)
+    return load_signer(signing_key_path())
 
 
 @publisher_keys.get(JWKS_PATH)

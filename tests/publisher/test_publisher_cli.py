@@ -63,3 +63,23 @@ def test_the_jwks_document_verifies_the_signatures(tmp_path: Path, monkeypatch: 
     (jwk,) = response.json["keys"]  # type: ignore[index]
     assert jwk["kty"] == "EC" and jwk["crv"] == "P-384" and "d" not in jwk
     assert verify(signature, b"{}", response.json)["htu"] == "https://x/Flag/1"  # type: ignore[arg-type]
+
+
+def test_the_jwks_document_needs_only_the_key_setting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An endpoint whose client certificate is only on the workers' host does not take the public key down."""
+    key = tmp_path / "publisher-key.pem"
+    config = tmp_path / "publish.toml"
+    config.write_text(
+        f'[publisher]\nsigning_key = "{key}"\n\n[[endpoint]]\nname = "amb"\nurl = "https://amb.example/fhir"\n'
+        'ods = "RYA"\n\n[tls.amb]\nclient_cert = "/nowhere/cert.pem"\nclient_key = "/nowhere/key.pem"\n',
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("CLOSER_PUBLISH_ENDPOINTS", str(config))
+    jwks = load_signer(key).jwks()
+    app = Flask("test")
+    app.register_blueprint(publisher_keys)
+    from consent.publisher import web
+
+    web._signer.cache_clear()
+    response = app.test_client().get(JWKS_PATH)
+    assert response.status_code == 200 and response.json == jwks
