@@ -13,7 +13,7 @@ from closer.store.sql import SqlRepository
 from pages.users import (
     ROLES,
     UserError,
-    add_user_with_practitioner,
+    add_user,
     list_users,
     set_disabled,
     set_password,
@@ -57,7 +57,7 @@ def add(
     password = _read_password(password_stdin)
     with opened_store(database_url) as (engine, _):
         try:
-            user = add_user_with_practitioner(
+            user = add_user(
                 SqlRepository(engine),
                 name,
                 role=role,

@@ -108,7 +108,7 @@ def check_user(username: str, role: str, practices: tuple[str, ...], team: str, 
 
 
 def add_user(
-    engine: Engine,
+    repo: SqlRepository,
     username: str,
     *,
     role: str,
@@ -117,8 +117,11 @@ def add_user(
     team: str = "",
     display_name: str = "",
 ) -> User:
+    """Add a user to the users table; a case manager also gets their caseload's Practitioner `cm-<username>`
+    in the store (PUT by id, so writing it again changes nothing)."""
     practices = tuple(sorted({p.strip().upper() for p in practices if p.strip()}))
     check_user(username, role, practices, team.strip(), password)
+    engine = repo.engine
     ensure_tables(engine)
     user = User(username, display_name.strip() or username, role, practices, team.strip())
     try:
@@ -138,30 +141,6 @@ def add_user(
             )
     except IntegrityError:
         raise UserError(f"a user '{username}' already exists") from None
-    return user
-
-
-def add_user_with_practitioner(
-    repo: SqlRepository,
-    username: str,
-    *,
-    role: str,
-    password: str,
-    practices: tuple[str, ...] = (),
-    team: str = "",
-    display_name: str = "",
-) -> User:
-    """`add_user` in the store's users table; a case manager also gets their caseload's Practitioner
-    `cm-<username>` in the store (PUT by id, so writing it again changes nothing)."""
-    user = add_user(
-        repo.engine,
-        username,
-        role=role,
-        password=password,
-        practices=practices,
-        team=team,
-        display_name=display_name,
-    )
     if user.role == CASE_MANAGER:
         with repo.transaction() as tx:
             tx.put_many([practitioner_resource(user)])

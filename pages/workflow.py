@@ -13,7 +13,7 @@ from casemgmt import service
 from casemgmt.figures import ProgrammeFigures
 from casemgmt.service import CaseloadItem, PlanInput, QueueItem
 from casemgmt.settings import CaseManagementSettings
-from closer.api.operations import Params, invoke
+from closer.api.operations import Operation, Params, invoke
 from closer.settings import Settings
 from closer.store.repository import Repository
 from stratify.operations import SIGN_OFF, TRIAGE
@@ -36,34 +36,12 @@ def triage(
         items.append(("nextReview", next_review))
     if focus:
         items.append(("focus", focus))
-    reply = invoke(
-        TRIAGE,
-        "POST",
-        repository=repo,
-        settings=settings,
-        base=settings.base_url,
-        resource_type=TRIAGE.resource_type,
-        resource_id=patient_id,
-        params=Params(tuple(items)),
-    )
-    assert reply.resource is not None
-    return reply.resource
+    return _post(TRIAGE, repo, settings, patient_id, items)
 
 
 def sign_off(repo: Repository, settings: Settings, practice: str, signed_by: str) -> dict[str, Any]:
     """The GP's sign-off of the practice's latest run (stratify's $sign-off); returns its Parameters."""
-    reply = invoke(
-        SIGN_OFF,
-        "POST",
-        repository=repo,
-        settings=settings,
-        base=settings.base_url,
-        resource_type=SIGN_OFF.resource_type,
-        resource_id=None,
-        params=Params((("practice", practice), ("signedBy", signed_by))),
-    )
-    assert reply.resource is not None
-    return reply.resource
+    return _post(SIGN_OFF, repo, settings, None, [("practice", practice), ("signedBy", signed_by)])
 
 
 def queue(repo: Repository, settings: CaseManagementSettings, team: str) -> list[QueueItem]:
@@ -105,3 +83,21 @@ def caseload(repo: Repository, settings: CaseManagementSettings, practitioner: s
 def programme(repo: Repository, settings: CaseManagementSettings) -> ProgrammeFigures:
     """Numbers per locality and tier against plan, sources, and admissions against a year earlier."""
     return service.programme_figures(repo, settings)
+
+
+def _post(
+    operation: Operation, repo: Repository, settings: Settings, resource_id: str | None, items: list[tuple[str, Any]]
+) -> dict[str, Any]:
+    """POST the operation as the FHIR API does (closer.api.operations.invoke, inputs checked); its result."""
+    reply = invoke(
+        operation,
+        "POST",
+        repository=repo,
+        settings=settings,
+        base=settings.base_url,
+        resource_type=operation.resource_type,
+        resource_id=resource_id,
+        params=Params(tuple(items)),
+    )
+    assert reply.resource is not None
+    return reply.resource

@@ -35,7 +35,7 @@ from closer.store.sql import SqlRepository
 from consent.alertcodes import SNOMED
 from consent.records import sharing_consent
 from fhir_profiles.canonical import ODS_ORGANIZATION_SYSTEM
-from pages.users import CASE_MANAGER, add_user_with_practitioner, get_user
+from pages.users import CASE_MANAGER, add_user, get_user
 from pages.workflow import triage
 
 DATA = Path("closer-data")
@@ -70,7 +70,7 @@ def users(repo: SqlRepository, team: str, practice: str) -> dict[str, str]:
     for name, (role, practices, user_team) in wanted.items():
         if get_user(repo.engine, name) is None:
             known[name] = secrets.token_urlsafe(12)
-            add_user_with_practitioner(repo, name, role=role, password=known[name], practices=practices, team=user_team)
+            add_user(repo, name, role=role, password=known[name], practices=practices, team=user_team)
     PASSWORDS.write_text("".join(f"{name} {password}\n" for name, password in known.items()))
     PASSWORDS.chmod(0o600)
     return known

@@ -12,7 +12,7 @@ import strat_data
 from casemgmt.service import load_teams
 from casemgmt.settings import load_settings
 from closer.store.sql import SqlRepository
-from pages.users import CASE_MANAGER, GP, MDT_ADMIN, add_user_with_practitioner
+from pages.users import CASE_MANAGER, GP, MDT_ADMIN, add_user
 from stratify.models.base import load_model
 from stratify.operations import today_in_england
 from stratify.runs import run
@@ -54,7 +54,7 @@ def seed(repo: SqlRepository) -> None:
     run(repo, strat_data.settings(moderate={"min_probability": 0.0}), strat_data.AS_OF, load_model("default"))
     load_teams(repo, load_settings())
     for person in USERS:
-        add_user_with_practitioner(
+        add_user(
             repo,
             person.username,
             role=person.role,

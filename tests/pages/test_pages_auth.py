@@ -17,7 +17,7 @@ from closer.cli import main
 from closer.errors import FhirError
 from pages.blueprint import configure
 from pages.settings import PagesSettings
-from pages.users import MAX_FAILURES, add_user_with_practitioner, authenticate, get_user, pages_users
+from pages.users import MAX_FAILURES, add_user, authenticate, get_user, pages_users
 
 
 def test_every_page_but_sign_in_needs_a_session(pages_app: Flask) -> None:
@@ -313,10 +313,10 @@ def test_sign_in_returns_to_the_page_first_asked_for(pages_app: Flask) -> None:
 
 def test_only_a_case_manager_gets_a_practitioner(pages_app: Flask) -> None:
     repo = pages_app.extensions["closer.repository"]
-    manager = add_user_with_practitioner(repo, "hal", role="case-manager", password="x" * 12, team="south-1")
+    manager = add_user(repo, "hal", role="case-manager", password="x" * 12, team="south-1")
     assert repo.read("Practitioner", "cm-hal")["identifier"][0]["value"] == "hal"
     assert manager.practitioner == "Practitioner/cm-hal"
-    gp = add_user_with_practitioner(repo, "ivy", role="gp", password="x" * 12, practices=(SOUTH,))
+    gp = add_user(repo, "ivy", role="gp", password="x" * 12, practices=(SOUTH,))
     assert gp.practitioner is None
     with pytest.raises(FhirError) as missing:
         repo.read("Practitioner", "cm-ivy")
